@@ -1,0 +1,173 @@
+"""Faust agents: decode, look up, call the pure domain functions, store, send. No rules here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from faust.types import EventT
+
+from streams import records, topics
+from streams.app import app, customers, identities, policy, serializer, settings, utcnow
+from streams.domain.customer import CustomerState
+from streams.domain.decisions import process
+from streams.domain.events import CampaignTarget, Interaction
+from streams.domain.links import (
+    IdentityLink,
+    anonymous_customer_id,
+    identity_key,
+    primary_identity,
+)
+from streams.serialization import DeadLetter, SerializationError
+
+log = logging.getLogger(__name__)
+
+IDENTITY_TOPIC = f"{settings.app_id}-{topics.IDENTITY_SUFFIX}"
+CUSTOMER_COMMANDS_TOPIC = f"{settings.app_id}-{topics.CUSTOMER_COMMANDS_SUFFIX}"
+
+_raw: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
+# One agent folds both sources into the customers table: the public interaction log
+# (events already keyed by customer id) and the internal topic of commands re-keyed
+# to their customer. Both have the table's partition count, so they are co-partitioned.
+customer_sources = app.topic(topics.INTERACTIONS, CUSTOMER_COMMANDS_TOPIC, **_raw)
+identity_topic = app.topic(IDENTITY_TOPIC, **_raw)
+targets_topic = app.topic(topics.CAMPAIGN_TARGETS, **_raw)
+
+
+async def send(record: records.Record) -> None:
+    await app.producer.send(record.topic, record.key, record.value, None, None, record.headers)
+
+
+async def dead_letter(event: EventT, error: Exception) -> None:
+    message = event.message
+    reason = error.reason if isinstance(error, SerializationError) else str(error)
+    log.warning(
+        "dead letter from %s[%d]@%d: %s",
+        message.topic,
+        message.partition,
+        message.offset,
+        type(error).__name__,
+    )
+    letter = DeadLetter(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        error=reason,
+        error_type=type(error).__name__,
+    )
+    await send(records.dead_letter(serializer, letter))
+
+
+def _decode(event: EventT) -> Any:
+    return serializer.decode_model(event.value)
+
+
+@app.agent(customer_sources)
+async def customer_agent(stream: Any) -> None:
+    async for event in stream.events():
+        try:
+            fact = _decode(event)
+            if not isinstance(fact, Interaction | CampaignTarget):
+                raise SerializationError(
+                    f"{type(fact).__name__} does not belong on {event.message.topic}"
+                )
+            await _route_or_apply(event, fact)
+        except Exception as exc:  # any record that cannot be processed is a dead letter
+            await dead_letter(event, exc)
+
+
+async def _route_or_apply(event: EventT, fact: Interaction | CampaignTarget) -> None:
+    key = event.key.decode() if isinstance(event.key, bytes) else event.key
+    customer_id = (
+        fact.customer_id if isinstance(fact, CampaignTarget) else fact.customer.customer_id
+    )
+    if customer_id is None:
+        assert isinstance(fact, Interaction)
+        identity = primary_identity(fact.customer)
+        if identity is None:
+            raise SerializationError("interaction names no customer id and no identity")
+        await app.producer.send(IDENTITY_TOPIC, identity.encode(), event.value, None, None, None)
+        return
+    if key != customer_id:
+        # Keyed by something else: move it to the partition that owns the customer.
+        await app.producer.send(
+            CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), event.value, None, None, None
+        )
+        return
+    await _apply(customer_id, fact)
+
+
+async def _apply(customer_id: str, fact: Interaction | CampaignTarget) -> None:
+    before: CustomerState | None = customers.get(customer_id)
+    state = before or CustomerState.new(customer_id)
+    outcome = process(state, fact, policy, utcnow())
+    if outcome.duplicate:
+        return
+    customers[customer_id] = outcome.state
+    source = fact.event_id if isinstance(fact, Interaction) else fact.upload_id
+    for kind, known, now_known in (
+        ("phone", state.phones, outcome.state.phones),
+        ("email", state.emails, outcome.state.emails),
+        ("account", state.accounts, outcome.state.accounts),
+    ):
+        for value in (v for v in now_known if v not in known):
+            link = IdentityLink(
+                identity=identity_key(kind, value), customer_id=customer_id, source_event_id=source
+            )
+            await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
+    for decision in outcome.decisions:
+        await send(records.decision(serializer, decision))
+
+
+@app.agent(identity_topic)
+async def identity_agent(stream: Any) -> None:
+    """Links identities to customers, and resolves events that came without a customer id."""
+    async for event in stream.events():
+        try:
+            fact = _decode(event)
+            identity = event.key.decode()
+            if isinstance(fact, IdentityLink):
+                identities[identity] = fact.customer_id
+            elif isinstance(fact, Interaction):
+                known = identities.get(identity)
+                customer_id = known.decode() if isinstance(known, bytes) else known
+                if customer_id is None:
+                    customer_id = anonymous_customer_id(identity)
+                    identities[identity] = customer_id
+                resolved = fact.model_copy(
+                    update={
+                        "customer": fact.customer.model_copy(update={"customer_id": customer_id})
+                    }
+                )
+                value = serializer.encode_model(resolved, topics.INTERACTIONS)
+                await app.producer.send(
+                    CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, None, None, None
+                )
+            else:
+                raise SerializationError(
+                    f"{type(fact).__name__} does not belong on {IDENTITY_TOPIC}"
+                )
+        except Exception as exc:
+            await dead_letter(event, exc)
+
+
+@app.agent(targets_topic)
+async def targets_agent(stream: Any) -> None:
+    """Campaign targets are keyed by campaign:customer; re-key them to their customer."""
+    async for event in stream.events():
+        try:
+            fact = _decode(event)
+            if not isinstance(fact, CampaignTarget):
+                raise SerializationError(f"{type(fact).__name__} is not a CampaignTarget")
+            await app.producer.send(
+                CUSTOMER_COMMANDS_TOPIC, fact.customer_id.encode(), event.value, None, None, None
+            )
+        except Exception as exc:
+            await dead_letter(event, exc)

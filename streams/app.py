@@ -1,0 +1,80 @@
+"""The Faust application: settings, the tables, and the shared serializer."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+
+from streams.config import Settings
+from streams.domain.customer import CustomerState
+from streams.domain.decisions import ContactPolicy
+from streams.serialization import AvroSerializer, SchemaRegistry, SerializationError
+
+settings = Settings.from_env()
+serializer = AvroSerializer(
+    registry=SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
+)
+policy = ContactPolicy(keywords=settings.sms_keywords, response_window=settings.response_window)
+
+
+class _StateCodec(codecs.Codec):
+    """Table values are CustomerState in the same Avro single-object encoding as the topics,
+    so a changelog can be read with the schemas alone."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return serializer.encode_model(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        model = serializer.decode_model(s)
+        if not isinstance(model, CustomerState):
+            raise SerializationError(f"customers table holds a {type(model).__name__}")
+        return model
+
+
+def _worker_dir() -> str:
+    return os.environ.get("TOUCHLINE_WORKER_DIR") or str(settings.data_dir / "worker")
+
+
+app = faust.App(
+    settings.app_id,
+    broker=f"kafka://{settings.bootstrap_servers}",
+    store=os.environ.get("TOUCHLINE_STORE", "rocksdb://"),
+    datadir=_worker_dir(),
+    topic_partitions=settings.partitions,
+    topic_replication_factor=int(os.environ.get("TOUCHLINE_REPLICATION_FACTOR", "1")),
+    # A standby replica on a single node only doubles changelog reads; raise it with
+    # TOUCHLINE_STANDBY_REPLICAS when running several workers for faster failover.
+    table_standby_replicas=int(os.environ.get("TOUCHLINE_STANDBY_REPLICAS", "0")),
+    consumer_auto_offset_reset="earliest",
+    # Commit often enough that a restart replays little, rarely enough to stay cheap.
+    broker_commit_interval=1.0,
+    # A couple of milliseconds of linger batches bursts without hurting reply latency.
+    producer_linger_ms=int(os.environ.get("TOUCHLINE_PRODUCER_LINGER_MS", "2")),
+    producer_acks=-1,
+    stream_wait_empty=False,
+    web_enabled=True,
+    web_bind=settings.web_host,
+    web_port=settings.web_port,
+    canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+    web_application_options={"client_max_size": settings.max_body_bytes},
+    web_transport=f"tcp://{settings.web_host}:{settings.web_port}",
+    autodiscover=False,
+)
+
+customers = app.Table("customers", default=None, key_type=str, help="customer_id → CustomerState")
+
+identities = app.Table("identities", default=None, key_type=str, help="identity → customer_id")
+
+# Faust derives table serializers from the types (JSON by default). Keys must be the raw
+# UTF-8 bytes producers use, or partitioning and table routing would hash other bytes.
+for _table, _values in ((customers, _StateCodec()), (identities, "raw")):
+    _table.key_serializer = "raw"  # type: ignore[attr-defined]
+    _table.value_serializer = _values  # type: ignore[attr-defined]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

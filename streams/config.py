@@ -1,0 +1,93 @@
+"""Runtime settings, read once from the TOUCHLINE_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from streams.domain.identity import normalise_region
+from streams.domain.keywords import SmsKeywords
+
+
+class ConfigError(ValueError):
+    """A TOUCHLINE_* variable has a value the hub cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _region(raw: str | None) -> str | None:
+    try:
+        return normalise_region(raw)
+    except ValueError as exc:
+        raise ConfigError(f"TOUCHLINE_DEFAULT_REGION: {exc}") from None
+
+
+def parse_api_keys(raw: str) -> dict[str, str]:
+    """`key:role,key:role` → {key: role}; a key without a role gets `admin`."""
+    keys: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, role = item.partition(":")
+        if not key:
+            raise ConfigError("TOUCHLINE_API_KEYS has an entry with an empty key")
+        keys[key] = role or "admin"
+    return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str | None
+    kafka_port: int
+    web_host: str
+    web_port: int
+    data_dir: Path
+    app_id: str
+    partitions: int
+    default_region: str | None
+    api_keys: Mapping[str, str]
+    twilio_auth_token: str | None
+    public_url: str | None
+    schema_registry_url: str | None
+    max_body_bytes: int
+    response_window: timedelta
+    sms_keywords: SmsKeywords = field(repr=False)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker to use: the configured one, else the local Kafka."""
+        return self.broker or f"127.0.0.1:{self.kafka_port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            broker=env.get("TOUCHLINE_BROKER") or None,
+            kafka_port=_int(env, "TOUCHLINE_KAFKA_PORT", 9092),
+            # Loopback by default: exposing the API is a deliberate act.
+            web_host=env.get("TOUCHLINE_WEB_HOST", "127.0.0.1"),
+            web_port=_int(env, "TOUCHLINE_WEB_PORT", 6066),
+            data_dir=Path(env.get("TOUCHLINE_DATA_DIR", "./.touchline")).resolve(),
+            app_id=env.get("TOUCHLINE_APP_ID", "touchline"),
+            partitions=_int(env, "TOUCHLINE_PARTITIONS", 8),
+            default_region=_region(env.get("TOUCHLINE_DEFAULT_REGION")),
+            api_keys=parse_api_keys(env.get("TOUCHLINE_API_KEYS", "")),
+            twilio_auth_token=env.get("TOUCHLINE_TWILIO_AUTH_TOKEN") or None,
+            public_url=(env.get("TOUCHLINE_PUBLIC_URL") or "").rstrip("/") or None,
+            schema_registry_url=env.get("TOUCHLINE_SCHEMA_REGISTRY_URL") or None,
+            max_body_bytes=_int(env, "TOUCHLINE_MAX_BODY_BYTES", 1_048_576),
+            response_window=timedelta(days=_int(env, "TOUCHLINE_RESPONSE_WINDOW_DAYS", 7)),
+            sms_keywords=SmsKeywords.from_env(env),
+        )

@@ -1,0 +1,268 @@
+"""Customer state (the single customer view) and `evolve`, the pure fold of facts into it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, Field
+
+from streams.domain.events import (
+    CampaignTarget,
+    Complaint,
+    Interaction,
+    OfferPresented,
+    OfferResponse,
+    OptOut,
+    Purchase,
+)
+from streams.domain.model import Channel, Direction, Fact, OfferResponseKind, SuppressionReason
+
+# Bounds keep one customer's state small enough to read and write on every event.
+MAX_OFFERS = 50
+MAX_IDENTITIES_PER_KIND = 10
+DEDUP_WINDOW = 256
+
+
+class ChannelContacts(Fact):
+    inbound: int = 0
+    outbound: int = 0
+    last_contact_at: AwareDatetime | None = None
+
+
+class OfferRecord(Fact):
+    campaign_id: str
+    offer_id: str | None = None
+    channel: Channel
+    presented_at: AwareDatetime
+    event_id: str
+    response: OfferResponseKind | None = None
+    responded_at: AwareDatetime | None = None
+    response_event_id: str | None = None
+
+
+class TargetRecord(Fact):
+    campaign_id: str
+    phone: str | None = None
+    priority: int = 0
+    uploaded_at: AwareDatetime
+    upload_id: str
+
+
+class SuppressionRecord(Fact):
+    suppression_id: str
+    campaign_id: str
+    reason: SuppressionReason
+    channels: tuple[Channel, ...] = ()
+    source_event_id: str
+    decided_at: AwareDatetime
+
+    def covers(self, channel: Channel) -> bool:
+        return not self.channels or channel in self.channels
+
+
+class CustomerState(Fact):
+    customer_id: str
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    first_seen_at: AwareDatetime | None = None
+    last_seen_at: AwareDatetime | None = None
+    contacts: dict[str, ChannelContacts] = Field(default_factory=dict)
+    offers: tuple[OfferRecord, ...] = ()
+    complaint_count: int = 0
+    last_complaint_at: AwareDatetime | None = None
+    opted_out_channels: tuple[Channel, ...] = ()
+    opted_out_all: bool = False
+    purchase_count: int = 0
+    last_purchase_at: AwareDatetime | None = None
+    targets: tuple[TargetRecord, ...] = ()
+    suppressions: tuple[SuppressionRecord, ...] = ()
+    recent_event_ids: tuple[str, ...] = ()
+    events_applied: int = 0
+
+    @classmethod
+    def new(cls, customer_id: str) -> CustomerState:
+        return cls(customer_id=customer_id)
+
+    def has_seen(self, event_id: str) -> bool:
+        return event_id in self.recent_event_ids
+
+    def opted_out_of(self, channel: Channel) -> bool:
+        return self.opted_out_all or channel in self.opted_out_channels
+
+    def target(self, campaign_id: str) -> TargetRecord | None:
+        return next((t for t in self.targets if t.campaign_id == campaign_id), None)
+
+    def suppression(self, campaign_id: str, channel: Channel) -> SuppressionRecord | None:
+        return next(
+            (s for s in self.suppressions if s.campaign_id == campaign_id and s.covers(channel)),
+            None,
+        )
+
+    def is_suppressed(self, campaign_id: str, channel: Channel) -> bool:
+        return self.suppression(campaign_id, channel) is not None
+
+    def dial_list_campaigns(self) -> dict[str, TargetRecord]:
+        """Campaigns whose outbound dial list this customer belongs on, with the target."""
+        if self.opted_out_of(Channel.VOICE):
+            return {}
+        return {
+            t.campaign_id: t
+            for t in self.targets
+            if not self.is_suppressed(t.campaign_id, Channel.VOICE)
+        }
+
+    def open_offer(
+        self, channel: Channel, at: datetime, window_seconds: float
+    ) -> OfferRecord | None:
+        """The most recent offer on `channel` still awaiting an answer at `at`."""
+        candidates = [
+            o
+            for o in self.offers
+            if o.channel == channel
+            and o.response is None
+            and o.presented_at <= at
+            and (at - o.presented_at).total_seconds() <= window_seconds
+        ]
+        return max(candidates, key=lambda o: o.presented_at, default=None)
+
+
+def _add_identity(known: tuple[str, ...], value: str | None) -> tuple[str, ...]:
+    if not value or value in known or len(known) >= MAX_IDENTITIES_PER_KIND:
+        return known
+    return (*known, value)
+
+
+def _touch(state: CustomerState, event: Interaction) -> dict[str, object]:
+    """Identity, contact-count and bookkeeping changes every interaction makes."""
+    ref = event.customer
+    stats = state.contacts.get(event.channel.value, ChannelContacts())
+    inbound = event.direction is Direction.INBOUND
+    last = stats.last_contact_at
+    stats = ChannelContacts(
+        inbound=stats.inbound + (1 if inbound else 0),
+        outbound=stats.outbound + (0 if inbound else 1),
+        last_contact_at=event.occurred_at if last is None else max(last, event.occurred_at),
+    )
+    first_seen = state.first_seen_at
+    last_seen = state.last_seen_at
+    return {
+        "phones": _add_identity(state.phones, ref.phone),
+        "emails": _add_identity(state.emails, ref.email),
+        "accounts": _add_identity(state.accounts, ref.account),
+        "first_seen_at": event.occurred_at
+        if first_seen is None
+        else min(first_seen, event.occurred_at),
+        "last_seen_at": event.occurred_at
+        if last_seen is None
+        else max(last_seen, event.occurred_at),
+        "contacts": {**state.contacts, event.channel.value: stats},
+        "recent_event_ids": (*state.recent_event_ids, event.event_id)[-DEDUP_WINDOW:],
+        "events_applied": state.events_applied + 1,
+    }
+
+
+def record_response(
+    state: CustomerState,
+    campaign_id: str,
+    response: OfferResponseKind,
+    event: Interaction,
+    offer: OfferRecord | None = None,
+) -> CustomerState:
+    """Mark the answered offer; an answer without a known offer is kept as its own record."""
+    if offer is None:
+        offer = next(
+            (
+                o
+                for o in reversed(state.offers)
+                if o.campaign_id == campaign_id and o.response is None
+            ),
+            None,
+        )
+    answered = OfferRecord(
+        campaign_id=campaign_id,
+        offer_id=offer.offer_id if offer else None,
+        channel=offer.channel if offer else event.channel,
+        presented_at=offer.presented_at if offer else event.occurred_at,
+        event_id=offer.event_id if offer else event.event_id,
+        response=response,
+        responded_at=event.occurred_at,
+        response_event_id=event.event_id,
+    )
+    if offer is None:
+        offers = (*state.offers, answered)[-MAX_OFFERS:]
+    else:
+        offers = tuple(answered if o is offer else o for o in state.offers)
+    return state.model_copy(update={"offers": offers})
+
+
+def record_opt_out(state: CustomerState, channels: tuple[Channel, ...]) -> CustomerState:
+    if not channels:
+        return state.model_copy(update={"opted_out_all": True})
+    merged = tuple(sorted(set(state.opted_out_channels) | set(channels)))
+    return state.model_copy(update={"opted_out_channels": merged})
+
+
+def evolve(state: CustomerState, fact: Interaction | CampaignTarget) -> CustomerState:
+    """Fold one fact into the customer's state. Pure; a fact already seen changes nothing."""
+    if isinstance(fact, CampaignTarget):
+        return _evolve_target(state, fact)
+    if state.has_seen(fact.event_id):
+        return state
+    state = state.model_copy(update=_touch(state, fact))
+    payload = fact.payload
+    match payload:
+        case OfferPresented():
+            offer = OfferRecord(
+                campaign_id=payload.campaign_id,
+                offer_id=payload.offer_id,
+                channel=fact.channel,
+                presented_at=fact.occurred_at,
+                event_id=fact.event_id,
+            )
+            return state.model_copy(update={"offers": (*state.offers, offer)[-MAX_OFFERS:]})
+        case OfferResponse():
+            return record_response(state, payload.campaign_id, payload.response, fact)
+        case Complaint():
+            last = state.last_complaint_at
+            return state.model_copy(
+                update={
+                    "complaint_count": state.complaint_count + 1,
+                    "last_complaint_at": fact.occurred_at
+                    if last is None
+                    else max(last, fact.occurred_at),
+                }
+            )
+        case OptOut():
+            return record_opt_out(state, tuple(payload.channels))
+        case Purchase():
+            last = state.last_purchase_at
+            return state.model_copy(
+                update={
+                    "purchase_count": state.purchase_count + 1,
+                    "last_purchase_at": fact.occurred_at
+                    if last is None
+                    else max(last, fact.occurred_at),
+                }
+            )
+        case _:
+            return state
+
+
+def _evolve_target(state: CustomerState, target: CampaignTarget) -> CustomerState:
+    record = TargetRecord(
+        campaign_id=target.campaign_id,
+        phone=target.phone,
+        priority=target.priority,
+        uploaded_at=target.uploaded_at,
+        upload_id=target.upload_id,
+    )
+    if state.target(target.campaign_id) == record:
+        return state
+    others = tuple(t for t in state.targets if t.campaign_id != target.campaign_id)
+    return state.model_copy(
+        update={
+            "targets": (*others, record),
+            "phones": _add_identity(state.phones, target.phone),
+        }
+    )

@@ -1,0 +1,166 @@
+"""Customer identity normalisation (phone, e-mail, account) and log-safe masking."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+__all__ = [
+    "IdentityError",
+    "mask_email",
+    "mask_phone",
+    "normalise_account",
+    "normalise_email",
+    "normalise_phone",
+    "normalise_region",
+]
+
+# Channel prefixes on addresses as delivered by providers: Twilio sends WhatsApp senders as
+# "whatsapp:+90...", and click-to-call / SIP integrations send RFC 3966 "tel:" URIs.
+_PHONE_PREFIXES = ("whatsapp:", "tel:")
+
+
+class IdentityError(ValueError):
+    """An identity value failed validation.
+
+    Messages name the field but never echo the value: identities are personal data and these
+    errors end up in logs and dead-letter records.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[IdentityError], tuple[str, str]]:
+        # The default reduce replays ``args`` (message only) and would lose ``field``.
+        return (type(self), (self.field, self.message))
+
+
+def normalise_region(region: str | None) -> str | None:
+    """Validate a configured default phone region: ``"tr"`` -> ``"TR"``, blank -> ``None``.
+
+    Raises plain ``ValueError`` (not :class:`IdentityError`) for an unknown region: that is a
+    configuration mistake, best caught at start-up rather than blamed on a customer's number.
+    """
+    if region is None or not region.strip():
+        return None
+    code = region.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown default phone region {region!r}")
+    return code
+
+
+def normalise_phone(raw: str, default_region: str | None = None, field: str = "phone") -> str:
+    """Return the number in E.164 (``+905321234567``) or raise :class:`IdentityError`.
+
+    Numbers in international form ("+..." or "00...") need no region; national numbers
+    ("0532 ...") are read in ``default_region`` (ISO 3166 alpha-2, e.g. "TR").
+    An unknown ``default_region`` raises plain ``ValueError`` (see :func:`normalise_region`).
+    """
+    region = normalise_region(default_region)
+    if not isinstance(raw, str):
+        raise IdentityError(field, f"{field} must be a string")
+
+    text = raw.strip()
+    lowered = text.lower()
+    for prefix in _PHONE_PREFIXES:
+        if lowered.startswith(prefix):
+            text = text[len(prefix) :].strip()
+            break
+    if not text:
+        raise IdentityError(field, f"{field} is empty")
+
+    international = text.startswith("+")
+    if text.startswith("00"):
+        # "00" is the international call prefix in most of Europe and the Middle East, but
+        # phonenumbers only treats it so when the default region uses it; normalise it to
+        # "+" so "0090..." parses the same whatever region is configured.
+        text = "+" + text[2:]
+        international = True
+
+    if international:
+        context = ""
+    elif region:
+        context = f" for region {region}"
+    else:
+        context = " (no country code and no default region)"
+    invalid = IdentityError(field, f"{field} is not a valid phone number{context}")
+
+    try:
+        number = phonenumbers.parse(text, None if international else region)
+    except phonenumbers.NumberParseException:
+        # "from None": the parser's exception context would otherwise be chained into
+        # tracebacks, and we keep the raw value out of anything that gets logged.
+        raise invalid from None
+    if not (phonenumbers.is_possible_number(number) and phonenumbers.is_valid_number(number)):
+        raise invalid
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str, field: str = "email") -> str:
+    """Return the address stripped and lower-cased, or raise :class:`IdentityError`.
+
+    Validation is deliberately minimal (one "@", non-empty local part, dotted domain, no
+    whitespace): the only real check for an e-mail address is delivering to it, and rejecting
+    unusual but valid addresses would lock customers out.
+    """
+    if not isinstance(raw, str):
+        raise IdentityError(field, f"{field} must be a string")
+    # Lower-casing the local part is technically lossy (RFC 5321 lets it be case-sensitive),
+    # but every mainstream provider ignores case and one identity per mailbox matters more.
+    text = raw.strip().lower()
+    if not text:
+        raise IdentityError(field, f"{field} is empty")
+    if any(ch.isspace() for ch in text):
+        raise IdentityError(field, f"{field} must not contain spaces")
+    if text.count("@") != 1:
+        raise IdentityError(field, f"{field} must contain exactly one '@'")
+    local, domain = text.split("@")
+    if not local:
+        raise IdentityError(field, f"{field} has an empty local part")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(labels):
+        raise IdentityError(field, f"{field} must have a domain such as example.com")
+    return text
+
+
+def normalise_account(raw: str, field: str = "account") -> str:
+    """Return the account number without spaces/dashes, upper-cased, or raise IdentityError.
+
+    Only ASCII letters and digits are accepted: account numbers are ASCII in every upstream
+    system, and allowing look-alike letters from other scripts (Cyrillic "А" vs Latin "A")
+    would let two keys name what a person reads as the same account.
+    """
+    if not isinstance(raw, str):
+        raise IdentityError(field, f"{field} must be a string")
+    text = "".join(ch for ch in raw if not ch.isspace() and ch != "-").upper()
+    if not text:
+        raise IdentityError(field, f"{field} is empty")
+    if not (text.isascii() and text.isalnum()):
+        raise IdentityError(field, f"{field} may contain only letters A-Z and digits")
+    return text
+
+
+def mask_phone(e164: str) -> str:
+    """Log-safe form keeping the first three characters and last two digits: ``+90********67``.
+
+    The length is kept: it only reflects the country's numbering plan, which the visible
+    country code already gives away.
+    """
+    keep_head, keep_tail = 3, 2
+    if len(e164) <= keep_head + keep_tail:
+        # Too short to reveal anything safely (and not a real E.164 number anyway).
+        return "*" * len(e164) if e164 else "***"
+    hidden = len(e164) - keep_head - keep_tail
+    return e164[:keep_head] + "*" * hidden + e164[-keep_tail:]
+
+
+def mask_email(e: str) -> str:
+    """Log-safe form keeping the first character and the domain: ``a***@example.com``.
+
+    The number of stars is fixed so the local part's length is not revealed.
+    """
+    local, sep, domain = e.rpartition("@")
+    if not sep:
+        return "***"
+    return f"{local[:1]}***@{domain}"

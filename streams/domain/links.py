@@ -1,0 +1,32 @@
+"""Identity links: which customer an identity (phone, e-mail, account) belongs to."""
+
+from __future__ import annotations
+
+import uuid
+
+from streams.domain.events import CustomerRef
+from streams.domain.model import Fact
+
+_ANONYMOUS_NS = uuid.UUID("0b5f3c1e-8a47-4f0e-9d62-7e21c4a9b3d5")
+
+
+class IdentityLink(Fact):
+    identity: str
+    customer_id: str
+    source_event_id: str
+
+
+def identity_key(kind: str, value: str) -> str:
+    return f"{kind}:{value}"
+
+
+def primary_identity(ref: CustomerRef) -> str | None:
+    """The identity an event without a customer id is resolved by."""
+    identities = ref.identities()
+    return identity_key(*identities[0]) if identities else None
+
+
+def anonymous_customer_id(identity: str) -> str:
+    """A stable id for an identity never linked to a customer, so its history is kept
+    together; derived by hash so the id itself carries no personal data."""
+    return "anon-" + str(uuid.uuid5(_ANONYMOUS_NS, identity))

@@ -1,0 +1,53 @@
+"""The immutable base model and the enums every event and state record shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Fact(BaseModel):
+    """Base of every event, decision and state record: immutable, strict about fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Channel(StrEnum):
+    SMS = "SMS"
+    EMAIL = "EMAIL"
+    VOICE = "VOICE"
+    IVR = "IVR"
+    CHAT = "CHAT"
+    WEB = "WEB"
+    MOBILE_APP = "MOBILE_APP"
+    BRANCH = "BRANCH"
+    ATM = "ATM"
+    SOCIAL = "SOCIAL"
+    MESSAGING = "MESSAGING"
+    OTHER = "OTHER"
+
+
+class Direction(StrEnum):
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+class OfferResponseKind(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+
+
+class SuppressionReason(StrEnum):
+    OFFER_ACCEPTED = "OFFER_ACCEPTED"
+    OFFER_DECLINED = "OFFER_DECLINED"
+    OPTED_OUT = "OPTED_OUT"
+    COMPLAINT = "COMPLAINT"
+    DO_NOT_CONTACT = "DO_NOT_CONTACT"
+
+
+def to_millis(moment: datetime) -> datetime:
+    """Truncate to the millisecond: Avro timestamp-millis keeps no more, and state
+    rebuilt from the log must equal state folded live."""
+    return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -1,0 +1,113 @@
+"""Kafka records the hub produces: topic, key, Avro value and CloudEvents headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from streams import cloudevents, topics
+from streams.domain.decisions import Decision, DialListEntry, DialListRemoval, Suppression
+from streams.domain.events import CampaignTarget, Interaction
+from streams.domain.links import IdentityLink
+from streams.intake import customer_ref_key
+from streams.serialization import AvroSerializer, DeadLetter
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: bytes
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def interaction(serializer: AvroSerializer, event: Interaction, source: str) -> Record:
+    return Record(
+        topic=topics.INTERACTIONS,
+        key=customer_ref_key(event.customer).encode(),
+        value=serializer.encode_model(event, topics.INTERACTIONS),
+        headers=cloudevents.headers(
+            event_id=event.event_id,
+            event_type=f"touchline.interaction.{event.payload.type}",
+            source=source,
+            time=event.occurred_at,
+            subject=event.customer.customer_id,
+        ),
+    )
+
+
+def campaign_target(serializer: AvroSerializer, target: CampaignTarget, source: str) -> Record:
+    return Record(
+        topic=topics.CAMPAIGN_TARGETS,
+        key=f"{target.campaign_id}:{target.customer_id}".encode(),
+        value=serializer.encode_model(target, topics.CAMPAIGN_TARGETS),
+        headers=cloudevents.headers(
+            event_id=f"{target.upload_id}:{target.customer_id}",
+            event_type="touchline.campaign-target",
+            source=source,
+            time=target.uploaded_at,
+            subject=target.customer_id,
+        ),
+    )
+
+
+def decision(serializer: AvroSerializer, made: Decision) -> Record:
+    source = "/touchline/worker"
+    if isinstance(made, Suppression):
+        return Record(
+            topic=topics.SUPPRESSIONS,
+            key=made.key.encode(),
+            value=serializer.encode_model(made, topics.SUPPRESSIONS),
+            headers=cloudevents.headers(
+                event_id=made.suppression_id,
+                event_type="touchline.suppression",
+                source=source,
+                time=made.decided_at,
+                subject=made.customer_id,
+            ),
+        )
+    if isinstance(made, DialListEntry):
+        value: bytes | None = serializer.encode_model(made, topics.DIAL_LIST)
+        event_type = "touchline.dial-list.entry"
+        event_id = f"{made.key}:{made.source_id}"
+    else:
+        assert isinstance(made, DialListRemoval)
+        value = None
+        event_type = "touchline.dial-list.removal"
+        event_id = f"{made.key}:{made.because}"
+    return Record(
+        topic=topics.DIAL_LIST,
+        key=made.key.encode(),
+        value=value,
+        headers=cloudevents.headers(
+            event_id=event_id,
+            event_type=event_type,
+            source=source,
+            time=datetime.now(UTC),
+            subject=made.customer_id,
+        ),
+    )
+
+
+def identity_link(serializer: AvroSerializer, topic: str, link: IdentityLink) -> Record:
+    return Record(
+        topic=topic,
+        key=link.identity.encode(),
+        value=serializer.encode_model(link),
+        headers=[],
+    )
+
+
+def dead_letter(serializer: AvroSerializer, letter: DeadLetter) -> Record:
+    return Record(
+        topic=topics.INTERACTIONS_DLQ,
+        key=letter.key or b"",
+        value=serializer.encode_model(letter, topics.INTERACTIONS_DLQ),
+        headers=cloudevents.headers(
+            event_id=f"{letter.topic}/{letter.partition}/{letter.offset}",
+            event_type="touchline.dead-letter",
+            source="/touchline/worker",
+            time=letter.failed_at,
+            subject=None,
+        ),
+    )

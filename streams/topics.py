@@ -1,0 +1,15 @@
+"""Names of the public topics (a contract) and of the hub's internal ones."""
+
+INTERACTIONS = "touchline.interactions.v1"
+CAMPAIGN_TARGETS = "touchline.campaign-targets.v1"
+SUPPRESSIONS = "touchline.suppressions.v1"
+DIAL_LIST = "touchline.dial-list.v1"
+INTERACTIONS_DLQ = "touchline.interactions.dlq.v1"
+
+PUBLIC_TOPICS = (INTERACTIONS, CAMPAIGN_TARGETS, SUPPRESSIONS, DIAL_LIST, INTERACTIONS_DLQ)
+COMPACTED_TOPICS = frozenset({DIAL_LIST})
+
+# Internal: identity links and lookups keyed by the identity, and the commands
+# re-keyed by customer id for the customer agent. Prefixed by the app id.
+IDENTITY_SUFFIX = "identity"
+CUSTOMER_COMMANDS_SUFFIX = "customer-commands"

@@ -1,0 +1,55 @@
+"""The base of every HTTP view: bearer-key authentication and errors as JSON."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web as aioweb
+from faust.web import View
+
+from streams.app import settings
+from streams.intake import InputError
+
+
+class ApiView(View):
+    """A /v1 endpoint: requires a bearer key when TOUCHLINE_API_KEYS is set."""
+
+    requires_auth = True
+
+    def _authorised(self, request: Any) -> bool:
+        if not self.requires_auth or not settings.api_keys:
+            return True
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        # Compare against every key so the time taken says nothing about which matched.
+        matches = [hmac.compare_digest(token.encode(), key.encode()) for key in settings.api_keys]
+        return any(matches)
+
+    async def dispatch(self, request: Any) -> Any:
+        if not self._authorised(request):
+            return self.json(
+                {"error": "missing or invalid API key: send Authorization: Bearer <key>"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="touchline"'},
+            )
+        try:
+            return await super().dispatch(request)
+        except InputError as exc:
+            return self.json(exc.as_json(), status=422)
+        except json.JSONDecodeError as exc:
+            return self.json(
+                {"error": f"malformed JSON: {exc.msg} at line {exc.lineno}"}, status=400
+            )
+        except UnicodeDecodeError:
+            return self.json({"error": "the body is not valid UTF-8"}, status=400)
+        except aioweb.HTTPRequestEntityTooLarge:
+            return self.json(
+                {"error": f"body larger than {settings.max_body_bytes} bytes"}, status=413
+            )
+
+
+async def read_json(request: Any) -> Any:
+    return json.loads(await request.text())

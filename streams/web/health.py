@@ -1,0 +1,18 @@
+"""GET /healthz: ready once the tables are recovered and the worker is processing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.web import View
+
+from streams.app import app
+
+
+@app.page("/healthz")
+class Health(View):
+    async def get(self, request: Any) -> Any:
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        if recovered and not app.rebalancing:
+            return self.json({"status": "ok"})
+        return self.json({"status": "recovering"}, status=503)

@@ -1,0 +1,22 @@
+"""Running the Faust worker: topics first, then agents, tables and the web API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+
+def run_worker(loglevel: str = "warning") -> None:
+    """Run in the foreground until SIGINT/SIGTERM; returns after a clean shutdown."""
+    from streams import agents
+    from streams.app import app, settings
+    from streams.kafka.admin import ensure_topics
+    from streams.web import campaigns, customers, health, interactions, twilio  # noqa: F401
+
+    internal = (agents.IDENTITY_TOPIC, agents.CUSTOMER_COMMANDS_TOPIC)
+    asyncio.run(ensure_topics(settings.bootstrap_servers, settings.partitions, internal))
+    logging.getLogger("streams").setLevel(logging.INFO)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
