@@ -74,6 +74,9 @@ identities = app.Table("identities", default=None, key_type=str, help="identity 
 for _table, _values in ((customers, _StateCodec()), (identities, "raw")):
     _table.key_serializer = "raw"  # type: ignore[attr-defined]
     _table.value_serializer = _values  # type: ignore[attr-defined]
+    # The changelog topic was already made with the JSON defaults; recovery decodes
+    # through it, so make it again with the serializers above.
+    _table.changelog_topic = _table._new_changelog_topic()  # type: ignore[attr-defined]
 
 
 def utcnow() -> datetime:

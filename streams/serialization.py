@@ -16,13 +16,14 @@ from typing import Any
 
 import fastavro
 import fastavro.schema
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import fastavro.validation
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import DialListEntry, Suppression
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
-from streams.domain.model import Fact
+from streams.domain.model import Fact, to_millis
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -47,7 +48,12 @@ class DeadLetter(Fact):
     value: bytes | None = None
     error: str
     error_type: str
-    failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    failed_at: AwareDatetime = Field(default_factory=lambda: to_millis(datetime.now(UTC)))
+
+    @field_validator("failed_at")
+    @classmethod
+    def _millis(cls, value: datetime) -> datetime:
+        return to_millis(value)
 
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -152,7 +158,10 @@ class SchemaRegistry:
         if cached is not None:
             return cached
         answer = self._call("POST", f"/subjects/{subject}/versions", {"schema": schema_json})
-        schema_id = int(answer["id"])
+        try:
+            schema_id = int(answer["id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SerializationError(f"schema registry answered without an id: {exc}") from exc
         self._ids[(subject, schema_json)] = schema_id
         return schema_id
 
@@ -185,8 +194,23 @@ class AvroSerializer:
         self.registry = registry
 
     # -- raw records ---------------------------------------------------------------
-    def encode(self, name: str, datum: Mapping[str, Any], topic: str | None = None) -> bytes:
+    def encode(
+        self,
+        name: str,
+        datum: Mapping[str, Any],
+        topic: str | None = None,
+        *,
+        validate: bool = True,
+    ) -> bytes:
+        """Encode a record. Raw records are validated first: fastavro would write an int
+        outside 32 bits that Avro's Java decoder then refuses. Domain models skip that
+        step; their own validation bounds every value already."""
         schema = self.catalog.schema(name)
+        if validate:
+            try:
+                fastavro.validation.validate(datum, schema, raise_errors=True)
+            except fastavro.validation.ValidationError as exc:
+                raise SerializationError(f"cannot encode {name}: {exc}") from exc
         buffer = io.BytesIO()
         if self.registry is not None and topic is not None:
             # The expanded schema, not the canonical form: that form drops logical types.
@@ -242,7 +266,7 @@ class AvroSerializer:
     # -- domain models -------------------------------------------------------------
     def encode_model(self, model: BaseModel, topic: str | None = None) -> bytes:
         name = f"{NAMESPACE}.{type(model).__name__}"
-        return self.encode(name, to_record(model), topic)
+        return self.encode(name, to_record(model), topic, validate=False)
 
     def decode_model(self, data: bytes | None) -> BaseModel:
         name, record = self.decode(data)

@@ -15,7 +15,14 @@ from streams.domain.events import (
     OptOut,
     Purchase,
 )
-from streams.domain.model import Channel, Direction, Fact, OfferResponseKind, SuppressionReason
+from streams.domain.model import (
+    Channel,
+    Direction,
+    Fact,
+    Int32,
+    OfferResponseKind,
+    SuppressionReason,
+)
 
 # Bounds keep one customer's state small enough to read and write on every event.
 MAX_OFFERS = 50
@@ -43,7 +50,7 @@ class OfferRecord(Fact):
 class TargetRecord(Fact):
     campaign_id: str
     phone: str | None = None
-    priority: int = 0
+    priority: Int32 = 0
     uploaded_at: AwareDatetime
     upload_id: str
 

@@ -29,6 +29,7 @@ from streams.domain.model import (
     Channel,
     Direction,
     Fact,
+    Int32,
     OfferResponseKind,
     SuppressionReason,
     to_millis,
@@ -64,7 +65,7 @@ class DialListEntry(Fact):
     campaign_id: str
     customer_id: str
     phone: str | None = None
-    priority: int = 0
+    priority: Int32 = 0
     added_at: AwareDatetime
     source_id: str
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, field_validator
 
-from streams.domain.model import Channel, Direction, Fact, OfferResponseKind, to_millis
+from streams.domain.model import Channel, Direction, Fact, Int32, OfferResponseKind, to_millis
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -125,7 +125,7 @@ class CampaignTarget(Fact):
     campaign_id: NonEmpty
     customer_id: NonEmpty
     phone: str | None = None
-    priority: int = 0
+    priority: Int32 = 0
     uploaded_at: AwareDatetime
     upload_id: NonEmpty
 

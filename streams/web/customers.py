@@ -19,11 +19,24 @@ def customer_view(state: CustomerState) -> dict[str, Any]:
     return view
 
 
-@app.page("/v1/customers/{customer_id}")
+async def _ensure_partition_metadata() -> None:
+    """Table routing hashes the key with the producer's metadata of the changelog topic,
+    which the producer only has once it has written there: fetch it before routing."""
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    await producer.partitions_for(customers.changelog_topic.get_topic_name())
+
+
 class CustomerView(ApiView):
     @app.table_route(table=customers, match_info="customer_id")  # type: ignore[arg-type]
-    async def get(self, request: Any, customer_id: str) -> Any:
+    async def _routed(self, request: Any, customer_id: str) -> Any:
         state = customers.get(customer_id)
         if state is None:
             return self.json({"error": f"no customer {customer_id}"}, status=404)
         return self.json(customer_view(state))
+
+    async def get(self, request: Any, customer_id: str) -> Any:
+        await _ensure_partition_metadata()
+        return await self._routed(request, customer_id)  # type: ignore[call-arg]
+
+
+app.page("/v1/customers/{customer_id}")(CustomerView)

@@ -1,0 +1,195 @@
+"""Test helpers: a real local Kafka, hub workers as child processes, and topic readers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.serialization import AvroSerializer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@dataclass
+class HubWorker:
+    """One `touchline worker` process with its own data dir and web port."""
+
+    bootstrap: str
+    app_id: str
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    web_port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.web_port:
+            self.web_port = free_ports(1)[0]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"worker-{self.web_port}.log"
+
+    def start(self, timeout: float = 90.0) -> HubWorker:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "TOUCHLINE_BROKER": self.bootstrap,
+            "TOUCHLINE_APP_ID": self.app_id,
+            "TOUCHLINE_WEB_PORT": str(self.web_port),
+            "TOUCHLINE_DATA_DIR": str(self.data_dir),
+            "TOUCHLINE_WORKER_DIR": str(self.data_dir / "worker"),
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float = 90.0) -> None:
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"worker not healthy after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
+
+
+async def produce_raw(bootstrap: str, topic: str, key: bytes | None, value: bytes | None) -> Any:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        return await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+@dataclass
+class Seen:
+    key: str | None
+    value: Any  # decoded model, or None for a tombstone
+    raw: Any
+
+
+async def read_until(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[Seen]], bool],
+    *,
+    timeout: float = 30.0,
+    serializer: AvroSerializer | None = None,
+) -> list[Seen]:
+    """Read `topic` from the beginning until `done(records)` holds; fail after `timeout`."""
+    serializer = serializer or AvroSerializer()
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    seen: list[Seen] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not done(seen):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{topic}: condition not met in {timeout}s; read {len(seen)}")
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                for m in messages:
+                    value = None if m.value is None else serializer.decode_model(m.value)
+                    key = m.key.decode() if m.key is not None else None
+                    seen.append(Seen(key, value, m))
+        return seen
+    finally:
+        await consumer.stop()
+
+
+async def eventually(
+    probe: Callable[[], Any], check: Callable[[Any], bool], timeout: float = 30.0
+) -> Any:
+    """Call the async `probe` until `check(result)` holds; return that result."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await probe()
+        if check(last):
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition not met in {timeout}s; last result: {last!r}")
+
+
+class Api:
+    """A small JSON client of the hub's HTTP API."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, key: str | None = None):
+        self.session = session
+        self.base = base
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        async with self.session.request(
+            method, self.base + path, headers=headers, **kwargs
+        ) as response:
+            text = await response.text()
+            if response.content_type == "application/json":
+                import json
+
+                return response.status, json.loads(text)
+            return response.status, text
