@@ -104,14 +104,51 @@ async def _route_or_apply(event: EventT, fact: Interaction | CampaignTarget) -> 
     await _apply(customer_id, fact)
 
 
+class StateCache:
+    """The latest state of recently seen customers, so a busy customer's state is not read
+    back and decoded from RocksDB on every event. Emptied on every rebalance: another
+    worker may have changed a customer while its partition was away."""
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self.capacity = capacity
+        self._states: dict[str, CustomerState] = {}
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        state = self._states.get(customer_id)
+        if state is None:
+            state = customers.get(customer_id)
+            if state is not None:
+                self.put(customer_id, state)
+        return state
+
+    def put(self, customer_id: str, state: CustomerState) -> None:
+        if len(self._states) >= self.capacity and customer_id not in self._states:
+            self._states.clear()  # cheap and safe: the table is the truth
+        self._states[customer_id] = state
+
+    def clear(self) -> None:
+        self._states.clear()
+
+
+state_cache = StateCache()
+
+
+async def _forget_states(app: Any, *args: Any, **kwargs: Any) -> None:
+    state_cache.clear()
+
+
+app.on_partitions_revoked.connect(_forget_states)  # type: ignore[arg-type]
+app.on_partitions_assigned.connect(_forget_states)  # type: ignore[arg-type]
+
+
 async def _apply(customer_id: str, fact: Interaction | CampaignTarget) -> None:
-    before: CustomerState | None = customers.get(customer_id)
-    state = before or CustomerState.new(customer_id)
+    state = state_cache.get(customer_id) or CustomerState.new(customer_id)
     outcome = process(state, fact, policy, utcnow())
     if outcome.duplicate:
         return
-    customers[customer_id] = outcome.state
     source = fact.event_id if isinstance(fact, Interaction) else fact.upload_id
+    # Send first, store last: if a send fails the event is not yet marked as seen, so
+    # its redelivery decides again (suppression ids are deterministic, so no harm).
     for kind, known, now_known in (
         ("phone", state.phones, outcome.state.phones),
         ("email", state.emails, outcome.state.emails),
@@ -124,6 +161,8 @@ async def _apply(customer_id: str, fact: Interaction | CampaignTarget) -> None:
             await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
     for decision in outcome.decisions:
         await send(records.decision(serializer, decision))
+    customers[customer_id] = outcome.state
+    state_cache.put(customer_id, outcome.state)
 
 
 @app.agent(identity_topic)

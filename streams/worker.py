@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import faust
 
@@ -15,8 +16,12 @@ def run_worker(loglevel: str = "warning") -> None:
     from streams.kafka.admin import ensure_topics
     from streams.web import campaigns, customers, health, interactions, twilio  # noqa: F401
 
+    Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
     internal = (agents.IDENTITY_TOPIC, agents.CUSTOMER_COMMANDS_TOPIC)
     asyncio.run(ensure_topics(settings.bootstrap_servers, settings.partitions, internal))
     logging.getLogger("streams").setLevel(logging.INFO)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # The terminal spinner sets the root logger to DEBUG so it can spin on every record:
+    # every debug call in aiokafka then builds a LogRecord. Not worth a tenth of the CPU.
+    worker.spinner = None
     worker.execute_from_commandline()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from streams.domain.events import (
     CampaignTarget,
@@ -27,7 +28,14 @@ from streams.domain.model import (
 # Bounds keep one customer's state small enough to read and write on every event.
 MAX_OFFERS = 50
 MAX_IDENTITIES_PER_KIND = 10
-DEDUP_WINDOW = 256
+DEDUP_WINDOW = 128
+DIGEST_BYTES = 8
+
+
+def event_digest(event_id: str) -> bytes:
+    """A short fixed-size fingerprint of an event id: the de-duplication window stores
+    these instead of the ids, so state stays small whatever producers use as ids."""
+    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
 
 
 class ChannelContacts(Fact):
@@ -68,6 +76,10 @@ class SuppressionRecord(Fact):
 
 
 class CustomerState(Fact):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
     customer_id: str
     phones: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
@@ -84,7 +96,7 @@ class CustomerState(Fact):
     last_purchase_at: AwareDatetime | None = None
     targets: tuple[TargetRecord, ...] = ()
     suppressions: tuple[SuppressionRecord, ...] = ()
-    recent_event_ids: tuple[str, ...] = ()
+    recent_event_digests: bytes = b""
     events_applied: int = 0
 
     @classmethod
@@ -92,7 +104,11 @@ class CustomerState(Fact):
         return cls(customer_id=customer_id)
 
     def has_seen(self, event_id: str) -> bool:
-        return event_id in self.recent_event_ids
+        window, digest = self.recent_event_digests, event_digest(event_id)
+        at = window.find(digest)
+        while at != -1 and at % DIGEST_BYTES:
+            at = window.find(digest, at + 1)
+        return at != -1
 
     def opted_out_of(self, channel: Channel) -> bool:
         return self.opted_out_all or channel in self.opted_out_channels
@@ -164,7 +180,9 @@ def _touch(state: CustomerState, event: Interaction) -> dict[str, object]:
         if last_seen is None
         else max(last_seen, event.occurred_at),
         "contacts": {**state.contacts, event.channel.value: stats},
-        "recent_event_ids": (*state.recent_event_ids, event.event_id)[-DEDUP_WINDOW:],
+        "recent_event_digests": (state.recent_event_digests + event_digest(event.event_id))[
+            -DEDUP_WINDOW * DIGEST_BYTES :
+        ],
         "events_applied": state.events_applied + 1,
     }
 
@@ -264,7 +282,12 @@ def _evolve_target(state: CustomerState, target: CampaignTarget) -> CustomerStat
         uploaded_at=target.uploaded_at,
         upload_id=target.upload_id,
     )
-    if state.target(target.campaign_id) == record:
+    current = state.target(target.campaign_id)
+    # A redelivery, or a replay of an older upload, must not undo a newer one. Uploads in
+    # the same millisecond cannot be ordered by time: the later delivered wins.
+    if current is not None and (
+        current.upload_id == record.upload_id or current.uploaded_at > record.uploaded_at
+    ):
         return state
     others = tuple(t for t in state.targets if t.campaign_id != target.campaign_id)
     return state.model_copy(

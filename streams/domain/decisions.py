@@ -119,6 +119,8 @@ def process(
         return Outcome(state, (), duplicate=True)
     decided_at = to_millis(now)
     folded = evolve(state, fact)
+    if folded is state:  # a target upload already applied, or an older one
+        return Outcome(state, (), duplicate=True)
     suppressions: list[Suppression] = []
     if isinstance(fact, Interaction):
         folded, suppressions = _interpret(folded, fact, policy, decided_at)

@@ -11,7 +11,7 @@ from streams.web.base import ApiView
 
 
 def customer_view(state: CustomerState) -> dict[str, Any]:
-    view = state.model_dump(mode="json", exclude={"recent_event_ids"})
+    view = state.model_dump(mode="json", exclude={"recent_event_digests"})
     view["dial_lists"] = sorted(state.dial_list_campaigns())
     view["suppressed_campaigns"] = sorted(
         {s.campaign_id for s in state.suppressions if s.covers(Channel.VOICE)}

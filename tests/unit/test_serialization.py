@@ -27,6 +27,7 @@ from streams.domain.customer import (
     OfferRecord,
     SuppressionRecord,
     TargetRecord,
+    event_digest,
 )
 from streams.domain.decisions import DialListEntry, Suppression
 from streams.domain.events import (
@@ -305,7 +306,7 @@ def customer_state() -> CustomerState:
                 decided_at=LATER,
             ),
         ),
-        recent_event_ids=("e-1", "e-2", "e-3"),
+        recent_event_digests=b"".join(event_digest(e) for e in ("e-1", "e-2", "e-3")),
         events_applied=3,
     )
 

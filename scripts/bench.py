@@ -1,0 +1,316 @@
+"""Benchmarks on a fresh local Kafka: the broker's raw rates (reference), end-to-end
+throughput through the customer agent with state, and SMS reply → suppression latency
+under steady background load. Prints one JSON document."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from streams import records, topics  # noqa: E402
+from streams.domain.events import (  # noqa: E402
+    ContactAttempt,
+    CustomerRef,
+    Interaction,
+    Message,
+    OfferPresented,
+)
+from streams.domain.model import Channel, Direction  # noqa: E402
+from streams.kafka.admin import ensure_topics  # noqa: E402
+from streams.kafka.local import LocalKafka  # noqa: E402
+from streams.serialization import AvroSerializer  # noqa: E402
+from tests.hub import HubWorker, free_ports  # noqa: E402
+
+serializer = AvroSerializer()
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def phone_of(i: int) -> str:
+    return f"+90532{i:07d}"
+
+
+def background_event(i: int, customers: int) -> records.Record:
+    n = i % customers
+    kind = i % 5
+    channel = [Channel.SMS, Channel.VOICE, Channel.EMAIL, Channel.WEB, Channel.CHAT][kind]
+    payload: object
+    if kind == 1:
+        payload = ContactAttempt(campaign_id="bench-dialler", outcome="NO_ANSWER")
+    elif kind == 2:
+        payload = OfferPresented(campaign_id=f"bench-email-{i % 7}", offer_id=f"o-{i}")
+    else:
+        payload = Message(text="hello, I have a question about my card")
+    event = Interaction(
+        event_id=f"bg-{uuid.uuid4().hex}",
+        occurred_at=START + timedelta(milliseconds=i),
+        channel=channel,
+        direction=Direction.INBOUND if i % 2 else Direction.OUTBOUND,
+        customer=CustomerRef(customer_id=f"bench-{n}", phone=phone_of(n)),
+        payload=payload,  # type: ignore[arg-type]
+    )
+    return records.interaction(serializer, event, "/bench")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def produce_all(bootstrap: str, batch: list[records.Record], topic: str | None = None) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        futures = [
+            await producer.send(topic or r.topic, r.value, key=r.key, headers=r.headers)
+            for r in batch
+        ]
+        await asyncio.gather(*futures)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+async def consume_count(bootstrap: str, topic: str, expected: int, timeout: float) -> float:
+    """Seconds until `expected` records were read from the beginning of `topic`."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    try:
+        started = time.perf_counter()
+        seen = 0
+        while seen < expected:
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"{topic}: read {seen} of {expected} in {timeout}s")
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            seen += sum(len(m) for m in batch.values())
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+class ChangelogCounter:
+    """Counts records on the customers changelog: one per interaction the agent applied."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap,
+                                         group_id=None, auto_offset_reset="earliest")
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=100, max_records=10_000)
+            self.count += sum(len(m) for m in batch.values())
+
+    async def wait_for(self, target: int, timeout: float) -> float:
+        started = time.perf_counter()
+        while self.count < target:
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"changelog reached {self.count} of {target}")
+            await asyncio.sleep(0.01)
+        return time.perf_counter()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self.consumer.stop()
+
+
+async def latency_run(args: argparse.Namespace, bootstrap: str, worker: HubWorker,
+                      counter: ChangelogCounter) -> dict[str, object]:
+    replies = int(args.latency_seconds * args.replies_per_second)
+    campaign = "bench-sms-offer"
+    seeds = []
+    for i in range(replies):
+        event = Interaction(
+            event_id=f"offer-{i}-{uuid.uuid4().hex[:6]}",
+            occurred_at=datetime.now(UTC) - timedelta(minutes=5),
+            channel=Channel.SMS,
+            direction=Direction.OUTBOUND,
+            customer=CustomerRef(customer_id=f"lat-{i}", phone=phone_of(5_000_000 + i)),
+            payload=OfferPresented(campaign_id=campaign, offer_id=f"o-{i}"),
+        )
+        seeds.append(records.interaction(serializer, event, "/bench"))
+    before = counter.count
+    await produce_all(bootstrap, seeds)
+    await counter.wait_for(before + replies, 120)
+    await asyncio.sleep(1.0)  # let the identity links settle
+
+    received: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    parts = consumer.partitions_for_topic(topics.SUPPRESSIONS) or set()
+    if not parts:
+        cluster = await consumer._client.fetch_all_metadata()
+        parts = cluster.partitions_for_topic(topics.SUPPRESSIONS) or set()
+    tps = [TopicPartition(topics.SUPPRESSIONS, p) for p in parts]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+
+    async def collect() -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for messages in batch.values():
+                for m in messages:
+                    received[m.key.decode()] = now
+
+    collector = asyncio.create_task(collect())
+    await asyncio.sleep(0.5)
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    background_sent = 0
+    stop = asyncio.Event()
+
+    async def load() -> None:
+        nonlocal background_sent
+        tick = 0.05
+        per_tick = max(1, int(args.load_rate * tick))
+        next_at = time.perf_counter()
+        i = 10_000_000
+        while not stop.is_set():
+            for _ in range(per_tick):
+                r = background_event(i, args.customers)
+                await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                i += 1
+                background_sent += 1
+            next_at += tick
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+    sent_at: dict[str, float] = {}
+    loader = asyncio.create_task(load())
+    load_started = time.perf_counter()
+    await asyncio.sleep(2.0)  # reach steady state before measuring
+    async with aiohttp.ClientSession() as http:
+        interval = 1.0 / args.replies_per_second
+        next_at = time.perf_counter()
+        for i in range(replies):
+            form = {"From": phone_of(5_000_000 + i), "To": "+905550000000", "Body": " YES ",
+                    "MessageSid": f"SM{uuid.uuid4().hex}"}
+            sent_at[f"{campaign}:lat-{i}"] = time.perf_counter()
+            async with http.post(f"{worker.url}/v1/webhooks/sms/twilio", data=form) as resp:
+                assert resp.status == 200, await resp.text()
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        deadline = time.perf_counter() + 30
+        while len([k for k in sent_at if k in received]) < replies and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+    stop.set()
+    await loader
+    load_seconds = time.perf_counter() - load_started
+    await producer.stop()
+    collector.cancel()
+    await consumer.stop()
+    latencies = [(received[k] - t) * 1000 for k, t in sent_at.items() if k in received]
+    missing = replies - len(latencies)
+    return {
+        "replies": replies,
+        "suppressions_seen": len(latencies),
+        "missing": missing,
+        "background_rate_per_s": round(background_sent / load_seconds),
+        "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+        "max_ms": round(max(latencies), 1) if latencies else None,
+        "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    data = Path(tempfile.mkdtemp(prefix="touchline-bench-"))
+    port, controller = free_ports(2)
+    kafka = LocalKafka(data / "broker", port=port, controller_port=controller)
+    kafka.start()
+    result: dict[str, object] = {
+        "command": "scripts/bench " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "events": args.events,
+        "customers": args.customers,
+        "partitions": args.partitions,
+    }
+    worker = None
+    try:
+        bootstrap = kafka.bootstrap
+        await ensure_topics(bootstrap, args.partitions)
+        events = [background_event(i, args.customers) for i in range(args.events)]
+
+        # The reference: the same records straight through the broker and back.
+        raw_topic = "bench.raw"
+        await ensure_topics(bootstrap, args.partitions, internal=(raw_topic,))
+        produce_s = await produce_all(bootstrap, events, raw_topic)
+        consume_s = await consume_count(bootstrap, raw_topic, args.events, 120)
+        raw = {
+            "produce_per_s": round(args.events / produce_s),
+            "consume_per_s": round(args.events / consume_s),
+        }
+        result["broker_raw"] = raw
+
+        app_id = f"bench-{uuid.uuid4().hex[:6]}"
+        worker = HubWorker(bootstrap, app_id, data / "worker",
+                           env={"TOUCHLINE_PARTITIONS": str(args.partitions)}).start()
+        counter = ChangelogCounter(bootstrap, f"{app_id}-customers-changelog")
+        await counter.start()
+
+        started = time.perf_counter()
+        await produce_all(bootstrap, events)
+        finished = await counter.wait_for(args.events, 600)
+        e2e = args.events / (finished - started)
+        result["end_to_end"] = {
+            "interactions_per_s": round(e2e),
+            "vs_broker_raw_consume": round(e2e / raw["consume_per_s"], 3),
+            "vs_broker_raw_produce": round(e2e / raw["produce_per_s"], 3),
+        }
+        result["sms_reply_to_suppression"] = await latency_run(args, bootstrap, worker, counter)
+        await counter.stop()
+    finally:
+        if worker is not None:
+            worker.stop()
+        kafka.stop()
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(data, ignore_errors=True)
+        else:
+            result["data_dir"] = str(data)
+    return result
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--load-rate", type=float, default=1000.0,
+                        help="background interactions per second during the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--replies-per-second", type=float, default=10.0)
+    parser.add_argument("--keep", action="store_true", help="keep the data dir and worker log")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(parse_args())), indent=2))

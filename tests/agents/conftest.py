@@ -1,0 +1,63 @@
+"""Set-up for the Faust agent tests: the project's app on the in-memory table store.
+
+`streams.app` reads its settings and opens its table store when it is imported, so the
+environment is set here, when pytest loads this file, before any test module imports it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from typing import Any
+
+import pytest
+
+# Imported by something collected earlier: its settings are not ours to change any more.
+_IMPORTED_TOO_EARLY = "streams.app" in sys.modules
+
+_WORK_DIR = tempfile.mkdtemp(prefix="touchline-agent-tests-")
+atexit.register(shutil.rmtree, _WORK_DIR, ignore_errors=True)
+os.environ["TOUCHLINE_STORE"] = "memory://"
+os.environ["TOUCHLINE_APP_ID"] = f"touchline-agent-test-{uuid.uuid4().hex[:8]}"
+os.environ["TOUCHLINE_WORKER_DIR"] = os.path.join(_WORK_DIR, "worker")
+os.environ["TOUCHLINE_DATA_DIR"] = os.path.join(_WORK_DIR, "data")
+# Nothing listens on the discard port: a test that reached for a broker would fail fast.
+os.environ["TOUCHLINE_BROKER"] = "127.0.0.1:9"
+for _name in (
+    "TOUCHLINE_SCHEMA_REGISTRY_URL",
+    "TOUCHLINE_RESPONSE_WINDOW_DAYS",
+    "TOUCHLINE_SMS_ACCEPT_KEYWORDS",
+    "TOUCHLINE_SMS_DECLINE_KEYWORDS",
+    "TOUCHLINE_SMS_OPTOUT_KEYWORDS",
+):
+    os.environ.pop(_name, None)
+
+from streams.agents import state_cache  # noqa: E402
+from streams.app import app, customers, identities  # noqa: E402  (after the environment)
+
+
+@pytest.fixture(scope="session")
+def test_app() -> Any:
+    """The project's Faust app, finalized for in-memory testing (Faust testing guide)."""
+    if _IMPORTED_TOO_EARLY or app.conf.store.scheme != "memory":
+        pytest.fail(
+            "streams.app was imported before tests/agents/conftest.py configured it "
+            f"(store {app.conf.store}); run the agent tests in their own session or make "
+            "sure nothing collected earlier imports streams.app"
+        )
+    app.finalize()
+    app.flow_control.resume()
+    return app
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(test_app: Any) -> Any:
+    """Each test starts from empty tables: the memory store lives as long as the app."""
+    yield
+    for table in (customers, identities):
+        table.data.clear()
+    state_cache.clear()
