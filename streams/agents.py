@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from faust.types import EventT
 
-from streams import records, topics
+from streams import metrics, records, topics
 from streams.app import app, customers, identities, policy, serializer, settings, utcnow
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import process
@@ -22,6 +23,9 @@ from streams.serialization import DeadLetter, SerializationError
 
 log = logging.getLogger(__name__)
 
+_applied = metrics.events.labels(agent="customer", outcome="applied")
+_duplicates = metrics.events.labels(agent="customer", outcome="duplicate")
+
 IDENTITY_TOPIC = f"{settings.app_id}-{topics.IDENTITY_SUFFIX}"
 CUSTOMER_COMMANDS_TOPIC = f"{settings.app_id}-{topics.CUSTOMER_COMMANDS_SUFFIX}"
 
@@ -31,10 +35,13 @@ _raw: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
-# One agent folds both sources into the customers table: the public interaction log
-# (events already keyed by customer id) and the internal topic of commands re-keyed
-# to their customer. Both have the table's partition count, so they are co-partitioned.
-customer_sources = app.topic(topics.INTERACTIONS, CUSTOMER_COMMANDS_TOPIC, **_raw)
+# Two agents fold into the customers table: one reads the public interaction log (events
+# already keyed by customer id), one the internal topic of commands re-keyed to their
+# customer. Both topics have the table's partition count, so Faust assigns the same
+# partitions of all three to the same worker. (One agent over both topics would do, but
+# Faust reads a multi-topic subscription markedly slower.)
+interactions_topic = app.topic(topics.INTERACTIONS, **_raw)
+customer_commands_topic = app.topic(CUSTOMER_COMMANDS_TOPIC, **_raw)
 identity_topic = app.topic(IDENTITY_TOPIC, **_raw)
 targets_topic = app.topic(topics.CAMPAIGN_TARGETS, **_raw)
 
@@ -63,14 +70,24 @@ async def dead_letter(event: EventT, error: Exception) -> None:
         error_type=type(error).__name__,
     )
     await send(records.dead_letter(serializer, letter))
+    metrics.events.labels(agent="any", outcome="dead_letter").inc()
 
 
 def _decode(event: EventT) -> Any:
     return serializer.decode_model(event.value)
 
 
-@app.agent(customer_sources)
+@app.agent(interactions_topic)
 async def customer_agent(stream: Any) -> None:
+    await _fold_customers(stream)
+
+
+@app.agent(customer_commands_topic)
+async def customer_commands_agent(stream: Any) -> None:
+    await _fold_customers(stream)
+
+
+async def _fold_customers(stream: Any) -> None:
     async for event in stream.events():
         try:
             fact = _decode(event)
@@ -94,12 +111,14 @@ async def _route_or_apply(event: EventT, fact: Interaction | CampaignTarget) -> 
         if identity is None:
             raise SerializationError("interaction names no customer id and no identity")
         await app.producer.send(IDENTITY_TOPIC, identity.encode(), event.value, None, None, None)
+        metrics.events.labels(agent="customer", outcome="to_identity").inc()
         return
     if key != customer_id:
         # Keyed by something else: move it to the partition that owns the customer.
         await app.producer.send(
             CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), event.value, None, None, None
         )
+        metrics.events.labels(agent="customer", outcome="rekeyed").inc()
         return
     await _apply(customer_id, fact)
 
@@ -141,10 +160,26 @@ app.on_partitions_revoked.connect(_forget_states)  # type: ignore[arg-type]
 app.on_partitions_assigned.connect(_forget_states)  # type: ignore[arg-type]
 
 
+_busy: dict[str, asyncio.Lock] = {}
+
+
 async def _apply(customer_id: str, fact: Interaction | CampaignTarget) -> None:
+    # Both customer agents may hold events for one customer; the sends below yield to
+    # the loop, so serialise the read-decide-store of one customer.
+    lock = _busy.setdefault(customer_id, asyncio.Lock())
+    try:
+        async with lock:
+            await _apply_locked(customer_id, fact)
+    finally:
+        if not lock.locked() and _busy.get(customer_id) is lock:
+            del _busy[customer_id]
+
+
+async def _apply_locked(customer_id: str, fact: Interaction | CampaignTarget) -> None:
     state = state_cache.get(customer_id) or CustomerState.new(customer_id)
     outcome = process(state, fact, policy, utcnow())
     if outcome.duplicate:
+        _duplicates.inc()
         return
     source = fact.event_id if isinstance(fact, Interaction) else fact.upload_id
     # Send first, store last: if a send fails the event is not yet marked as seen, so
@@ -161,8 +196,10 @@ async def _apply(customer_id: str, fact: Interaction | CampaignTarget) -> None:
             await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
     for decision in outcome.decisions:
         await send(records.decision(serializer, decision))
+        metrics.decisions.labels(kind=type(decision).__name__).inc()
     customers[customer_id] = outcome.state
     state_cache.put(customer_id, outcome.state)
+    _applied.inc()
 
 
 @app.agent(identity_topic)

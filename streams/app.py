@@ -25,8 +25,17 @@ class _StateCodec(codecs.Codec):
     """Table values are CustomerState in the same Avro single-object encoding as the topics,
     so a changelog can be read with the schemas alone."""
 
+    _last: tuple[Any, bytes] | None = None
+
     def _dumps(self, obj: Any) -> bytes:
-        return serializer.encode_model(obj)
+        # Faust serialises every value twice, for the local store and for the changelog:
+        # remember the last one so the same state is encoded once.
+        last = self._last
+        if last is not None and last[0] is obj:
+            return last[1]
+        encoded = serializer.encode_model(obj)
+        self._last = (obj, encoded)
+        return encoded
 
     def _loads(self, s: bytes) -> Any:
         model = serializer.decode_model(s)
@@ -51,7 +60,7 @@ app = faust.App(
     table_standby_replicas=int(os.environ.get("TOUCHLINE_STANDBY_REPLICAS", "0")),
     consumer_auto_offset_reset="earliest",
     # Commit often enough that a restart replays little, rarely enough to stay cheap.
-    broker_commit_interval=1.0,
+    broker_commit_interval=float(os.environ.get("TOUCHLINE_COMMIT_INTERVAL", "1.0")),
     # A couple of milliseconds of linger batches bursts without hurting reply latency.
     producer_linger_ms=int(os.environ.get("TOUCHLINE_PRODUCER_LINGER_MS", "2")),
     producer_acks=-1,

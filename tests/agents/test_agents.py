@@ -287,7 +287,7 @@ class TestCustomerAgentApplies:
         self, sent: SentRecords
     ) -> None:
         opt_out = interaction("opt", OptOut(channels=[Channel.VOICE]), channel=Channel.VOICE)
-        async with running(agents.customer_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
+        async with running(agents.customer_commands_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
             await deliver(agent, avro(target("A", "u1")), CUSTOMER.encode())
             await deliver(agent, avro(target("B", "u2")), CUSTOMER.encode())
             sent.clear()
@@ -569,7 +569,7 @@ class TestPipeline:
             await deliver(agent, avro(target("A", "u")), b"A:c-42")
         commands = handoff(agents.CUSTOMER_COMMANDS_TOPIC)
 
-        async with running(agents.customer_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
+        async with running(agents.customer_commands_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
             for record in commands:
                 await deliver(agent, record.value, record.key)
             await deliver(agent, avro(offer("offer-a", "A")), CUSTOMER.encode())
@@ -586,7 +586,7 @@ class TestPipeline:
         commands = handoff(agents.CUSTOMER_COMMANDS_TOPIC)
         assert [r.key for r in commands] == [CUSTOMER.encode()]
 
-        async with running(agents.customer_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
+        async with running(agents.customer_commands_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
             for record in commands:
                 await deliver(agent, record.value, record.key)
 
