@@ -259,6 +259,76 @@ async def latency_run(
     }
 
 
+async def faust_floor(bootstrap: str, topic: str, expected: int, data: Path) -> int | None:
+    """Rate of a bare Faust agent writing each of the same records to a table."""
+    import subprocess
+
+    out = data / "floor-rate.txt"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "faust_floor.py"),
+            topic,
+            str(expected),
+            bootstrap,
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not out.exists() and time.monotonic() < deadline and process.poll() is None:
+            await asyncio.sleep(0.2)
+        return int(out.read_text()) if out.exists() else None
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+async def profile_worker(pid: int, seconds: float, data: Path) -> list[str]:
+    """Where the worker's time goes: py-spy samples, summed by function (self time)."""
+    import collections
+    import shutil
+    import subprocess
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    raw = data / "profile.txt"
+    await asyncio.to_thread(
+        subprocess.run,
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds)),
+            "-f",
+            "raw",
+            "-o",
+            str(raw),
+            "--nonblocking",
+        ],
+        capture_output=True,
+    )
+    if not raw.exists():
+        return ["py-spy could not sample the worker"]
+    own: collections.Counter[str] = collections.Counter()
+    below: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames, samples = stack.split(";"), int(count)
+        total += samples
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            if "streams/" in frame:
+                below[frame] += samples
+    top = [f"{n / total:6.1%} self  {f}" for f, n in own.most_common(12)]
+    ours = [f"{n / total:6.1%} total {f}" for f, n in below.most_common(8)]
+    return top + ours
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     data = Path(tempfile.mkdtemp(prefix="touchline-bench-"))
     port, controller = free_ports(2)
@@ -287,10 +357,12 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "consume_per_s": round(args.events / consume_s),
         }
         result["broker_raw"] = raw
+        floor = await faust_floor(bootstrap, raw_topic, args.events, data)
+        result["faust_floor"] = {"interactions_per_s": floor}
 
         # End to end: the log is filled first, then one worker folds it. The rate is taken
-        # between 10% and 90% of the interactions applied (as the worker's own /metrics counts them), so
-        # start-up and the tail do not count.
+        # between 10% and 90% of the interactions applied (as the worker's /metrics counts
+        # them), so start-up and the tail do not count.
         await produce_all(bootstrap, events)
         app_id = f"bench-{uuid.uuid4().hex[:6]}"
         worker = HubWorker(
@@ -300,12 +372,18 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         counter = AppliedCounter(worker)
         await counter.start()
         low, high = int(args.events * 0.1), int(args.events * 0.9)
+        profiling = None
+        if args.profile and worker.process is not None:
+            profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
         t_low = await counter.wait_for(low, 600)
         t_high = await counter.wait_for(high, 600)
         await counter.wait_for(args.events, 600)
+        if profiling is not None:
+            result["profile_end_to_end"] = await profiling
         e2e = (high - low) / (t_high - t_low)
         result["end_to_end"] = {
             "interactions_per_s": round(e2e),
+            "vs_faust_floor": round(e2e / floor, 3) if floor else None,
             "vs_broker_raw_consume": round(e2e / raw["consume_per_s"], 3),
             "vs_broker_raw_produce": round(e2e / raw["produce_per_s"], 3),
         }
@@ -348,6 +426,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--replies-per-second", type=float, default=10.0)
     parser.add_argument("--keep", action="store_true", help="keep the data dir and worker log")
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="sample the worker with py-spy for this long during the "
+        "throughput run and report where its time goes",
+    )
     return parser.parse_args()
 
 

@@ -65,6 +65,10 @@ app = faust.App(
     producer_linger_ms=int(os.environ.get("TOUCHLINE_PRODUCER_LINGER_MS", "2")),
     producer_acks=-1,
     stream_wait_empty=False,
+    # Small fetches and a short in-memory buffer: a reply must not wait behind thousands
+    # of background records already fetched; throughput barely changes.
+    broker_max_poll_records=int(os.environ.get("TOUCHLINE_MAX_POLL_RECORDS", "100")),
+    stream_buffer_maxsize=int(os.environ.get("TOUCHLINE_STREAM_BUFFER", "256")),
     web_enabled=True,
     web_bind=settings.web_host,
     web_port=settings.web_port,
