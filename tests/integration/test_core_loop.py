@@ -389,3 +389,39 @@ async def test_two_workers_share_the_partitions(
         if second is not None:
             second.stop()
         first.stop()
+
+
+async def test_customer_command_prints_the_view(worker: HubWorker, api: Api, uid: str) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.hub import REPO
+
+    customer = f"cli-view-{uid}"
+    await api.request("POST", "/v1/interactions", json=offer(customer, "+905321239999", f"v-{uid}"))
+    await eventually(lambda: api.request("GET", f"/v1/customers/{customer}"), lambda r: r[0] == 200)
+    env = {**os.environ, "TOUCHLINE_API_KEY": API_KEY}
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", "customer", customer, "--url", worker.url],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert view["customer_id"] == customer
+    assert view["offers"][0]["campaign_id"] == f"v-{uid}"
+    missing = subprocess.run(
+        [sys.executable, "-m", "streams", "customer", f"nobody-{uid}", "--url", worker.url],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1
+    assert "404" in missing.stderr
