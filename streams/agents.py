@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from faust.types import EventT
@@ -160,19 +162,39 @@ app.on_partitions_revoked.connect(_forget_states)  # type: ignore[arg-type]
 app.on_partitions_assigned.connect(_forget_states)  # type: ignore[arg-type]
 
 
-_busy: dict[str, asyncio.Lock] = {}
+class CustomerLocks:
+    """One lock per customer while anyone holds or waits for it. Both customer agents may
+    hold events for one customer, and the sends in between yield to the loop: without it,
+    two events could fold into the same old state and one update would be lost."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, customer_id: str) -> AsyncIterator[None]:
+        entry = self._entries.get(customer_id)
+        if entry is None:
+            entry = self._entries[customer_id] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._entries[customer_id]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+customer_locks = CustomerLocks()
 
 
 async def _apply(customer_id: str, fact: Interaction | CampaignTarget) -> None:
-    # Both customer agents may hold events for one customer; the sends below yield to
-    # the loop, so serialise the read-decide-store of one customer.
-    lock = _busy.setdefault(customer_id, asyncio.Lock())
-    try:
-        async with lock:
-            await _apply_locked(customer_id, fact)
-    finally:
-        if not lock.locked() and _busy.get(customer_id) is lock:
-            del _busy[customer_id]
+    async with customer_locks.hold(customer_id):
+        await _apply_locked(customer_id, fact)
 
 
 async def _apply_locked(customer_id: str, fact: Interaction | CampaignTarget) -> None:

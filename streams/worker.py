@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 import faust
@@ -18,7 +19,10 @@ def run_worker(loglevel: str = "warning") -> None:
 
     Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
     internal = (agents.IDENTITY_TOPIC, agents.CUSTOMER_COMMANDS_TOPIC)
-    asyncio.run(ensure_topics(settings.bootstrap_servers, settings.partitions, internal))
+    replication = int(os.environ.get("TOUCHLINE_REPLICATION_FACTOR", "1"))
+    asyncio.run(
+        ensure_topics(settings.bootstrap_servers, settings.partitions, internal, replication)
+    )
     logging.getLogger("streams").setLevel(logging.INFO)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     # The terminal spinner sets the root logger to DEBUG so it can spin on every record:

@@ -22,6 +22,13 @@ from streams.serialization import AvroSerializer
 REPO = Path(__file__).resolve().parent.parent
 
 
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The environment without any TOUCHLINE_* setting of the test process (the agent
+    tests set some at import), plus the given ones."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHLINE_")}
+    return {**base, **overrides}
+
+
 def free_ports(count: int) -> list[int]:
     socks = []
     try:
@@ -61,7 +68,7 @@ class HubWorker:
     def start(self, timeout: float = 90.0) -> HubWorker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {
-            **os.environ,
+            **clean_env(),
             "TOUCHLINE_BROKER": self.bootstrap,
             "TOUCHLINE_APP_ID": self.app_id,
             "TOUCHLINE_WEB_PORT": str(self.web_port),

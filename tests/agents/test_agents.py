@@ -596,3 +596,39 @@ class TestPipeline:
         (removal,) = sent.to(topics.DIAL_LIST)
         assert (removal.key, removal.value) == (b"A:c-42", None)
         assert state_of(CUSTOMER).dial_list_campaigns() == {}
+
+
+async def test_customer_locks_serialise_one_customer_and_forget_idle_ones() -> None:
+    """While one event of a customer waits for the lock, the lock must outlive the holder
+    before it; otherwise a third event would take a fresh lock and run beside the second,
+    and one of their updates would be lost."""
+    import asyncio
+
+    order: list[str] = []
+    gates = {"a": asyncio.Event(), "b": asyncio.Event(), "c": asyncio.Event()}
+
+    async def event(name: str) -> None:
+        async with agents.customer_locks.hold("c-1"):
+            order.append(f"{name}+")
+            await gates[name].wait()
+            order.append(f"{name}-")
+
+    first = asyncio.create_task(event("a"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(event("b"))
+    await asyncio.sleep(0)
+    gates["a"].set()
+    await first
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert order == ["a+", "a-", "b+"]
+    assert len(agents.customer_locks) == 1  # b holds it
+    third = asyncio.create_task(event("c"))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert order == ["a+", "a-", "b+"]  # c waits for b
+    gates["b"].set()
+    gates["c"].set()
+    await asyncio.gather(second, third)
+    assert order == ["a+", "a-", "b+", "b-", "c+", "c-"]
+    assert len(agents.customer_locks) == 0

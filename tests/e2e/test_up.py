@@ -4,7 +4,6 @@ all of them cleanly."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub import REPO, free_ports
+from tests.hub import REPO, clean_env, free_ports
 
 pytestmark = pytest.mark.kafka
 
@@ -36,13 +35,12 @@ def _port_open(port: int) -> bool:
 def test_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
     kafka_port, web_port = free_ports(2)
     env = {
-        **os.environ,
+        **clean_env(),
         "TOUCHLINE_DATA_DIR": str(tmp_path / "data"),
         "TOUCHLINE_KAFKA_PORT": str(kafka_port),
         "TOUCHLINE_WEB_PORT": str(web_port),
         "TOUCHLINE_APP_ID": "up-test",
     }
-    env.pop("TOUCHLINE_BROKER", None)
     log = (tmp_path / "up.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streams", "up"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from streams.domain.events import Interaction
 from streams.kafka.local import LocalKafka
-from tests.hub import REPO, free_ports, read_until
+from tests.hub import REPO, clean_env, free_ports, read_until
 
 pytestmark = pytest.mark.kafka
 
@@ -21,7 +20,7 @@ def touchline(*args: str, env: dict[str, str], timeout: float = 120) -> subproce
     return subprocess.run(
         [sys.executable, "-m", "streams", *args],
         cwd=REPO,
-        env={**os.environ, **env},
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=timeout,

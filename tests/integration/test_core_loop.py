@@ -393,16 +393,15 @@ async def test_two_workers_share_the_partitions(
 
 async def test_customer_command_prints_the_view(worker: HubWorker, api: Api, uid: str) -> None:
     import json
-    import os
     import subprocess
     import sys
 
-    from tests.hub import REPO
+    from tests.hub import REPO, clean_env
 
     customer = f"cli-view-{uid}"
     await api.request("POST", "/v1/interactions", json=offer(customer, "+905321239999", f"v-{uid}"))
     await eventually(lambda: api.request("GET", f"/v1/customers/{customer}"), lambda r: r[0] == 200)
-    env = {**os.environ, "TOUCHLINE_API_KEY": API_KEY}
+    env = clean_env(TOUCHLINE_API_KEY=API_KEY)
     result = subprocess.run(
         [sys.executable, "-m", "streams", "customer", customer, "--url", worker.url],
         cwd=REPO,
