@@ -156,29 +156,31 @@ def _add_identity(known: tuple[str, ...], value: str | None) -> tuple[str, ...]:
     return (*known, value)
 
 
+def _later(known: datetime | None, moment: datetime) -> datetime:
+    """Events may arrive out of order: keep the latest moment seen."""
+    return moment if known is None else max(known, moment)
+
+
+def _earlier(known: datetime | None, moment: datetime) -> datetime:
+    return moment if known is None else min(known, moment)
+
+
 def _touch(state: CustomerState, event: Interaction) -> dict[str, object]:
     """Identity, contact-count and bookkeeping changes every interaction makes."""
     ref = event.customer
     stats = state.contacts.get(event.channel.value, ChannelContacts())
     inbound = event.direction is Direction.INBOUND
-    last = stats.last_contact_at
     stats = ChannelContacts(
         inbound=stats.inbound + (1 if inbound else 0),
         outbound=stats.outbound + (0 if inbound else 1),
-        last_contact_at=event.occurred_at if last is None else max(last, event.occurred_at),
+        last_contact_at=_later(stats.last_contact_at, event.occurred_at),
     )
-    first_seen = state.first_seen_at
-    last_seen = state.last_seen_at
     return {
         "phones": _add_identity(state.phones, ref.phone),
         "emails": _add_identity(state.emails, ref.email),
         "accounts": _add_identity(state.accounts, ref.account),
-        "first_seen_at": event.occurred_at
-        if first_seen is None
-        else min(first_seen, event.occurred_at),
-        "last_seen_at": event.occurred_at
-        if last_seen is None
-        else max(last_seen, event.occurred_at),
+        "first_seen_at": _earlier(state.first_seen_at, event.occurred_at),
+        "last_seen_at": _later(state.last_seen_at, event.occurred_at),
         "contacts": {**state.contacts, event.channel.value: stats},
         "recent_event_digests": (state.recent_event_digests + event_digest(event.event_id))[
             -DEDUP_WINDOW * DIGEST_BYTES :
@@ -249,25 +251,19 @@ def evolve(state: CustomerState, fact: Interaction | CampaignTarget) -> Customer
         case OfferResponse():
             return record_response(state, payload.campaign_id, payload.response, fact)
         case Complaint():
-            last = state.last_complaint_at
             return state.model_copy(
                 update={
                     "complaint_count": state.complaint_count + 1,
-                    "last_complaint_at": fact.occurred_at
-                    if last is None
-                    else max(last, fact.occurred_at),
+                    "last_complaint_at": _later(state.last_complaint_at, fact.occurred_at),
                 }
             )
         case OptOut():
             return record_opt_out(state, tuple(payload.channels))
         case Purchase():
-            last = state.last_purchase_at
             return state.model_copy(
                 update={
                     "purchase_count": state.purchase_count + 1,
-                    "last_purchase_at": fact.occurred_at
-                    if last is None
-                    else max(last, fact.occurred_at),
+                    "last_purchase_at": _later(state.last_purchase_at, fact.occurred_at),
                 }
             )
         case _:

@@ -14,25 +14,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.kafka.local import KAFKA_VERSION, LocalKafka, LocalKafkaError, ensure_jars
-
-
-def _free_ports(count: int) -> list[int]:
-    # All sockets stay open until every port is picked, so the ports are distinct.
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+from tests.hub import free_ports
 
 
 @pytest.fixture(scope="module")
 def local_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    port, controller_port = _free_ports(2)
+    port, controller_port = free_ports(2)
     kafka = LocalKafka(
         tmp_path_factory.mktemp("touchline-data"), port=port, controller_port=controller_port
     )
@@ -127,7 +114,7 @@ def test_start_refuses_a_port_used_by_something_else(tmp_path: Path) -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        kafka = LocalKafka(tmp_path, port=port, controller_port=_free_ports(1)[0])
+        kafka = LocalKafka(tmp_path, port=port, controller_port=free_ports(1)[0])
         with pytest.raises(LocalKafkaError, match=f"port {port}.*already in use"):
             kafka.start()
     assert kafka.status()["running"] is False
