@@ -50,6 +50,7 @@ class SuppressionReason(StrEnum):
     OPTED_OUT = "OPTED_OUT"
     COMPLAINT = "COMPLAINT"
     DO_NOT_CONTACT = "DO_NOT_CONTACT"
+    OTHER = "OTHER"
 
 
 def to_millis(moment: datetime) -> datetime:

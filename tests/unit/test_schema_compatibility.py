@@ -142,21 +142,25 @@ def test_removed_field_without_default_is_forward_incompatible() -> None:
 
 
 def test_new_enum_symbol_needs_an_enum_default_for_old_readers() -> None:
-    # SuppressionReason has no default: an old reader cannot read a new reason.
-    old = _current("touchline.SuppressionReason")
-    new = _current("touchline.SuppressionReason")
-    new["symbols"].append("FRAUD")
+    # OfferResponseKind has no default: an old reader cannot read a new symbol.
+    old = _current("touchline.OfferResponseKind")
+    new = _current("touchline.OfferResponseKind")
+    new["symbols"].append("MAYBE")
     backward, forward = _both_directions(old, new)
     assert backward.compatibility is SchemaCompatibilityType.compatible, explain(backward)
     assert forward.compatibility is SchemaCompatibilityType.incompatible
     assert SchemaIncompatibilityType.missing_enum_symbols in forward.incompatibilities
-    # Channel defaults to OTHER, so a new channel is fine both ways.
-    old = _current("touchline.Channel")
-    new = _current("touchline.Channel")
-    new["symbols"].append("WHATSAPP")
-    backward, forward = _both_directions(old, new)
-    assert backward.compatibility is SchemaCompatibilityType.compatible, explain(backward)
-    assert forward.compatibility is SchemaCompatibilityType.compatible, explain(forward)
+    # Channel and SuppressionReason default to OTHER: new symbols are fine both ways.
+    for name, symbol in (
+        ("touchline.Channel", "WHATSAPP"),
+        ("touchline.SuppressionReason", "FRAUD"),
+    ):
+        old = _current(name)
+        new = _current(name)
+        new["symbols"].append(symbol)
+        backward, forward = _both_directions(old, new)
+        assert backward.compatibility is SchemaCompatibilityType.compatible, explain(backward)
+        assert forward.compatibility is SchemaCompatibilityType.compatible, explain(forward)
 
 
 def test_changed_field_type_is_incompatible() -> None:
