@@ -20,63 +20,19 @@ from streams.app import customers, identities, serializer
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import POLICY_SMS_REPLY, DialListEntry, Suppression, suppression_id
 from streams.domain.events import (
-    CampaignTarget,
-    CustomerRef,
-    Interaction,
     Message,
-    OfferPresented,
     OptOut,
 )
 from streams.domain.links import IdentityLink, anonymous_customer_id
-from streams.domain.model import Channel, Direction, OfferResponseKind, SuppressionReason
+from streams.domain.model import Channel, OfferResponseKind, SuppressionReason
 from streams.serialization import DeadLetter
+from tests.factories import CUSTOMER, PHONE, T0, interaction, offer, target
 
-CUSTOMER = "c-42"
-PHONE = "+905321234567"
 OTHER_PHONE = "+905559998877"
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 23, 10, 30, 0, 250_123, tzinfo=UTC)
 
 
 # -- builders ---------------------------------------------------------------------------
-
-
-def interaction(
-    event_id: str,
-    payload: Any,
-    *,
-    customer_id: str | None = CUSTOMER,
-    phone: str | None = PHONE,
-    email: str | None = None,
-    at: datetime = T0,
-    channel: Channel = Channel.SMS,
-    direction: Direction = Direction.INBOUND,
-) -> Interaction:
-    return Interaction(
-        event_id=event_id,
-        occurred_at=at,
-        channel=channel,
-        direction=direction,
-        customer=CustomerRef(customer_id=customer_id, phone=phone, email=email),
-        payload=payload,
-    )
-
-
-def offer(event_id: str, campaign_id: str, at: datetime = T0) -> Interaction:
-    return interaction(
-        event_id, OfferPresented(campaign_id=campaign_id), at=at, direction=Direction.OUTBOUND
-    )
-
-
-def target(campaign_id: str, upload_id: str, priority: int = 0) -> CampaignTarget:
-    return CampaignTarget(
-        campaign_id=campaign_id,
-        customer_id=CUSTOMER,
-        phone=PHONE,
-        priority=priority,
-        uploaded_at=T0,
-        upload_id=upload_id,
-    )
 
 
 def avro(model: Any) -> bytes:

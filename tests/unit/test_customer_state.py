@@ -36,10 +36,8 @@ from streams.domain.events import (
     Purchase,
 )
 from streams.domain.model import Channel, Direction, OfferResponseKind
+from tests.factories import CUSTOMER, PHONE, T0, interaction, target
 
-CUSTOMER = "c-42"
-PHONE = "+905321234567"
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 POLICY = ContactPolicy()
 
@@ -47,45 +45,6 @@ Fact = Interaction | CampaignTarget
 
 
 # -- builders -----------------------------------------------------------------------
-
-
-def interaction(
-    event_id: str,
-    payload: Any,
-    *,
-    at: datetime = T0,
-    channel: Channel = Channel.SMS,
-    direction: Direction = Direction.INBOUND,
-    phone: str | None = PHONE,
-    email: str | None = None,
-    account: str | None = None,
-) -> Interaction:
-    return Interaction(
-        event_id=event_id,
-        occurred_at=at,
-        channel=channel,
-        direction=direction,
-        customer=CustomerRef(customer_id=CUSTOMER, phone=phone, email=email, account=account),
-        payload=payload,
-    )
-
-
-def target(
-    campaign_id: str,
-    upload_id: str,
-    *,
-    priority: int = 0,
-    at: datetime = T0,
-    phone: str | None = PHONE,
-) -> CampaignTarget:
-    return CampaignTarget(
-        campaign_id=campaign_id,
-        customer_id=CUSTOMER,
-        phone=phone,
-        priority=priority,
-        uploaded_at=at,
-        upload_id=upload_id,
-    )
 
 
 def fold(history: list[Fact], state: CustomerState | None = None) -> CustomerState:

@@ -27,20 +27,18 @@ from streams.domain.events import (
     CampaignTarget,
     Complaint,
     ContactAttempt,
-    CustomerRef,
     Interaction,
     Message,
-    OfferPresented,
     OfferResponse,
     OptOut,
     Purchase,
 )
 from streams.domain.keywords import SmsKeywords
 from streams.domain.model import Channel, Direction, OfferResponseKind, SuppressionReason
+from tests import factories
+from tests.factories import CUSTOMER, PHONE, T0, sms, target
+from tests.factories import interaction as event
 
-CUSTOMER = "c-42"
-PHONE = "+905321234567"
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 23, 10, 5, 0, 123_456, tzinfo=UTC)
 POLICY = ContactPolicy()
 
@@ -48,50 +46,11 @@ POLICY = ContactPolicy()
 # -- builders -----------------------------------------------------------------------
 
 
-def event(
-    event_id: str,
-    payload: Any,
-    *,
-    at: datetime = T0,
-    channel: Channel = Channel.SMS,
-    direction: Direction = Direction.INBOUND,
-) -> Interaction:
-    return Interaction(
-        event_id=event_id,
-        occurred_at=at,
-        channel=channel,
-        direction=direction,
-        customer=CustomerRef(customer_id=CUSTOMER, phone=PHONE),
-        payload=payload,
-    )
-
-
 def offer(
     event_id: str, campaign_id: str, *, at: datetime = T0, channel: Channel = Channel.SMS
 ) -> Interaction:
-    return event(
-        event_id,
-        OfferPresented(campaign_id=campaign_id, offer_id=f"offer-{campaign_id}"),
-        at=at,
-        channel=channel,
-        direction=Direction.OUTBOUND,
-    )
-
-
-def sms(event_id: str, text: str, *, at: datetime = T0 + timedelta(minutes=5)) -> Interaction:
-    return event(event_id, Message(text=text), at=at)
-
-
-def target(
-    campaign_id: str, upload_id: str, *, priority: int = 0, at: datetime = T0
-) -> CampaignTarget:
-    return CampaignTarget(
-        campaign_id=campaign_id,
-        customer_id=CUSTOMER,
-        phone=PHONE,
-        priority=priority,
-        uploaded_at=at,
-        upload_id=upload_id,
+    return factories.offer(
+        event_id, campaign_id, at=at, channel=channel, offer_id=f"offer-{campaign_id}"
     )
 
 
