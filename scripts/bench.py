@@ -329,6 +329,50 @@ async def profile_worker(pid: int, seconds: float, data: Path) -> list[str]:
     return top + ours
 
 
+def ingest_event(i: int) -> dict[str, object]:
+    """The JSON form a channel would send."""
+    return {
+        "event_id": f"in-{uuid.uuid4().hex}",
+        "occurred_at": "2026-11-23T10:15:00Z",
+        "channel": "WEB",
+        "direction": "INBOUND",
+        "customer": {"customer_id": f"bench-{i % 5000}", "phone": phone_of(i % 5000)},
+        "payload": {"type": "Message", "text": "where is my card?"},
+    }
+
+
+async def ingest_run(
+    args: argparse.Namespace, bootstrap: str, worker: HubWorker
+) -> dict[str, object]:
+    """Events per second into the log: through the SDK (validation, Avro, headers,
+    idempotent producer, acknowledged) and through POST /v1/interactions in batches."""
+    from streams.client import TouchlineProducer
+    from streams.config import Settings
+
+    events = [ingest_event(i) for i in range(args.ingest_events)]
+    settings = Settings.from_env({"TOUCHLINE_BROKER": bootstrap})
+    async with TouchlineProducer(settings=settings) as sdk:
+        started = time.perf_counter()
+        for at in range(0, len(events), 1000):
+            await sdk.send_many(events[at : at + 1000])
+        sdk_rate = len(events) / (time.perf_counter() - started)
+    batch = 500
+    async with aiohttp.ClientSession() as http:
+        started = time.perf_counter()
+        for at in range(0, len(events), batch):
+            async with http.post(
+                f"{worker.url}/v1/interactions", json=events[at : at + batch]
+            ) as response:
+                assert response.status == 202, await response.text()
+        http_rate = len(events) / (time.perf_counter() - started)
+    return {
+        "events": len(events),
+        "sdk_events_per_s": round(sdk_rate),
+        "http_batch_events_per_s": round(http_rate),
+        "http_batch_size": batch,
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     data = Path(tempfile.mkdtemp(prefix="touchline-bench-"))
     port, controller = free_ports(2)
@@ -388,6 +432,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "vs_broker_raw_produce": round(e2e / raw["produce_per_s"], 3),
         }
         result["sms_reply_to_suppression"] = await latency_run(args, bootstrap, worker, counter)
+        result["ingest"] = await ingest_run(args, bootstrap, worker)
         await counter.stop()
     finally:
         if worker is not None:
@@ -425,6 +470,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--replies-per-second", type=float, default=10.0)
+    parser.add_argument(
+        "--ingest-events",
+        type=int,
+        default=20_000,
+        help="events sent through the SDK and through HTTP batches",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data dir and worker log")
     parser.add_argument(
         "--profile",

@@ -9,9 +9,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from streams.client import serializer_for
 from streams.cloudevents import as_dict
 from streams.config import Settings
-from streams.publisher import serializer_for
 from streams.serialization import SerializationError
 
 

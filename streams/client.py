@@ -1,0 +1,218 @@
+"""The producer SDK: publish interactions and campaign targets to Touchline from Python.
+
+`TouchlineProducer` is asyncio; `SyncTouchlineProducer` wraps it for blocking code. Both
+validate against the contract (the same rules as the HTTP API), encode with the Avro
+schemas, set CloudEvents headers, use Kafka's idempotent producer, and retry what the
+broker did not acknowledge with exponential backoff. A send returns once the broker has
+the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from streams import records
+from streams.config import Settings
+from streams.domain.events import CampaignTarget, Interaction
+from streams.intake import parse_interaction, parse_target
+from streams.serialization import AvroSerializer, SchemaRegistry
+
+__all__ = ["PublishError", "SyncTouchlineProducer", "TouchlineProducer"]
+
+T = TypeVar("T")
+
+
+class PublishError(Exception):
+    """The broker did not take a record after every retry."""
+
+
+def serializer_for(settings: Settings) -> AvroSerializer:
+    registry = (
+        SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
+    )
+    return AvroSerializer(registry=registry)
+
+
+class TouchlineProducer:
+    """Async producer of Touchline records.
+
+    ```python
+    async with TouchlineProducer() as touchline:          # TOUCHLINE_BROKER or local Kafka
+        event_id = await touchline.send({...interaction JSON...})
+    ```
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str | None = None,
+        *,
+        source: str = "/touchline/sdk",
+        retries: int = 5,
+        backoff: float = 0.2,
+        linger_ms: int = 5,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.bootstrap_servers = bootstrap_servers or self.settings.bootstrap_servers
+        self.source = source
+        self.retries = retries
+        self.backoff = backoff
+        self.linger_ms = linger_ms
+        self.serializer = serializer_for(self.settings)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        # Idempotent: a retry after a lost acknowledgement is not written twice.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=self.linger_ms,
+        )
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            self._producer = None
+            raise PublishError(f"cannot reach Kafka at {self.bootstrap_servers}: {exc}") from exc
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def __aenter__(self) -> TouchlineProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- building records ------------------------------------------------------------
+    def interaction(self, event: Interaction | Mapping[str, Any]) -> Interaction:
+        """Validate and normalise; raises InputError naming the bad field."""
+        if isinstance(event, Interaction):
+            return event
+        return parse_interaction(event, default_region=self.settings.default_region)
+
+    def target(
+        self, campaign_id: str, row: CampaignTarget | Mapping[str, Any], upload_id: str
+    ) -> CampaignTarget:
+        if isinstance(row, CampaignTarget):
+            return row
+        return parse_target(
+            row, campaign_id, upload_id, default_region=self.settings.default_region
+        )
+
+    # -- sending ---------------------------------------------------------------------
+    async def send(self, event: Interaction | Mapping[str, Any]) -> str:
+        """Publish one interaction; returns its event_id once the broker has it."""
+        (event_id,) = await self.send_many([event])
+        return event_id
+
+    async def send_many(self, events: Iterable[Interaction | Mapping[str, Any]]) -> list[str]:
+        """Validate all first (nothing is sent if one is invalid), then publish all."""
+        valid = [self.interaction(e) for e in events]
+        batch = [records.interaction(self.serializer, e, self.source) for e in valid]
+        await self._publish(batch)
+        return [e.event_id for e in valid]
+
+    async def send_targets(
+        self, campaign_id: str, rows: Iterable[CampaignTarget | Mapping[str, Any]]
+    ) -> str:
+        """Publish a campaign's dial-list targets as one upload; returns the upload id."""
+        upload_id = str(uuid.uuid4())
+        targets = [self.target(campaign_id, row, upload_id) for row in rows]
+        batch = [records.campaign_target(self.serializer, t, self.source) for t in targets]
+        await self._publish(batch)
+        return upload_id
+
+    async def _publish(self, batch: list[records.Record]) -> None:
+        pending = batch
+        for attempt in range(self.retries + 1):
+            failed = await self._send_once(pending)
+            if not failed:
+                return
+            pending = failed
+            if attempt < self.retries:
+                await asyncio.sleep(self.backoff * 2**attempt)
+        raise PublishError(
+            f"{len(pending)} of {len(batch)} records not acknowledged after {self.retries} retries"
+        )
+
+    async def _send_once(self, batch: list[records.Record]) -> list[records.Record]:
+        if self._producer is None:
+            raise RuntimeError("start the producer first (or use `async with`)")
+        futures: list[tuple[records.Record, Awaitable[Any]]] = []
+        failed: list[records.Record] = []
+        for record in batch:
+            try:
+                future = await self._producer.send(
+                    record.topic, record.value, key=record.key, headers=record.headers
+                )
+                futures.append((record, future))
+            except KafkaError:
+                failed.append(record)
+        for record, future in futures:
+            try:
+                await future
+            except KafkaError:
+                failed.append(record)
+        return failed
+
+
+class SyncTouchlineProducer:
+    """Blocking wrapper: runs a TouchlineProducer on its own event loop thread.
+
+    ```python
+    with SyncTouchlineProducer() as touchline:
+        touchline.send({...interaction JSON...})
+    ```
+    """
+
+    def __init__(self, bootstrap_servers: str | None = None, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._async = self._call(self._make(bootstrap_servers, options))
+        self._call(self._async.start())
+
+    @staticmethod
+    async def _make(bootstrap_servers: str | None, options: dict[str, Any]) -> TouchlineProducer:
+        return TouchlineProducer(bootstrap_servers, **options)
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result()
+
+    def send(self, event: Interaction | Mapping[str, Any]) -> str:
+        return self._call(self._async.send(event))
+
+    def send_many(self, events: Iterable[Interaction | Mapping[str, Any]]) -> list[str]:
+        return self._call(self._async.send_many(list(events)))
+
+    def send_targets(
+        self, campaign_id: str, rows: Iterable[CampaignTarget | Mapping[str, Any]]
+    ) -> str:
+        return self._call(self._async.send_targets(campaign_id, list(rows)))
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._call(self._async.stop())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    def __enter__(self) -> SyncTouchlineProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
