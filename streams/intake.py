@@ -17,6 +17,7 @@ from streams.domain.identity import (
     normalise_email,
     normalise_phone,
 )
+from streams.domain.links import primary_identity
 
 
 class InputError(ValueError):
@@ -121,8 +122,9 @@ def parse_target(
 
 
 def customer_ref_key(ref: CustomerRef) -> str:
-    """The Kafka key of an interaction: the customer id, else its first identity."""
-    if ref.customer_id:
-        return ref.customer_id
-    kind, value = ref.identities()[0]
-    return f"{kind}:{value}"
+    """The Kafka key of an interaction: the customer id, else the identity the identity
+    agent resolves it by."""
+    key = ref.customer_id or primary_identity(ref)
+    if key is None:
+        raise InputError("customer", "needs at least one of customer_id, phone, email, account")
+    return key

@@ -9,6 +9,7 @@ from streams import cloudevents, topics
 from streams.domain.decisions import Decision, DialListEntry, DialListRemoval, Suppression
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
+from streams.domain.model import campaign_key
 from streams.intake import customer_ref_key
 from streams.serialization import AvroSerializer, DeadLetter
 
@@ -39,7 +40,7 @@ def interaction(serializer: AvroSerializer, event: Interaction, source: str) -> 
 def campaign_target(serializer: AvroSerializer, target: CampaignTarget, source: str) -> Record:
     return Record(
         topic=topics.CAMPAIGN_TARGETS,
-        key=f"{target.campaign_id}:{target.customer_id}".encode(),
+        key=campaign_key(target.campaign_id, target.customer_id).encode(),
         value=serializer.encode_model(target, topics.CAMPAIGN_TARGETS),
         headers=cloudevents.headers(
             event_id=f"{target.upload_id}:{target.customer_id}",

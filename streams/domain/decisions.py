@@ -32,6 +32,7 @@ from streams.domain.model import (
     Int32,
     OfferResponseKind,
     SuppressionReason,
+    campaign_key,
     to_millis,
 )
 
@@ -58,7 +59,7 @@ class Suppression(Fact):
 
     @property
     def key(self) -> str:
-        return f"{self.campaign_id}:{self.customer_id}"
+        return campaign_key(self.campaign_id, self.customer_id)
 
 
 class DialListEntry(Fact):
@@ -71,7 +72,7 @@ class DialListEntry(Fact):
 
     @property
     def key(self) -> str:
-        return f"{self.campaign_id}:{self.customer_id}"
+        return campaign_key(self.campaign_id, self.customer_id)
 
 
 class DialListRemoval(Fact):
@@ -83,7 +84,7 @@ class DialListRemoval(Fact):
 
     @property
     def key(self) -> str:
-        return f"{self.campaign_id}:{self.customer_id}"
+        return campaign_key(self.campaign_id, self.customer_id)
 
 
 Decision = Suppression | DialListEntry | DialListRemoval

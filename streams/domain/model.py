@@ -53,6 +53,11 @@ class SuppressionReason(StrEnum):
     OTHER = "OTHER"
 
 
+def campaign_key(campaign_id: str, customer_id: str) -> str:
+    """The Kafka key of everything about one customer in one campaign (contract)."""
+    return f"{campaign_id}:{customer_id}"
+
+
 def to_millis(moment: datetime) -> datetime:
     """Truncate to the millisecond: Avro timestamp-millis keeps no more, and state
     rebuilt from the log must equal state folded live."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from typing import Any
 
@@ -30,8 +31,6 @@ def _rows(text: str, content_type: str) -> list[Any]:
         if not reader.fieldnames or "customer_id" not in reader.fieldnames:
             raise InputError("customer_id", "the CSV header must name customer_id and phone")
         return list(reader)
-    import json
-
     body = json.loads(text)
     if not isinstance(body, list):
         raise InputError("", "send a JSON list of {customer_id, phone, priority?}")
