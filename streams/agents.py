@@ -12,14 +12,15 @@ from faust.types import EventT
 
 from streams import metrics, records, topics
 from streams.app import app, customers, identities, policy, serializer, settings, utcnow
-from streams.domain.customer import CustomerState
+from streams.domain.customer import CustomerState, new_identities
 from streams.domain.decisions import process
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import (
     IdentityLink,
     anonymous_customer_id,
     identity_key,
-    primary_identity,
+    is_context_identity,
+    resolving_identities,
 )
 from streams.serialization import DeadLetter, SerializationError
 
@@ -109,10 +110,12 @@ async def _route_or_apply(event: EventT, fact: Interaction | CampaignTarget) -> 
     )
     if customer_id is None:
         assert isinstance(fact, Interaction)
-        identity = primary_identity(fact.customer)
-        if identity is None:
+        identities = resolving_identities(fact)
+        if not identities:
             raise SerializationError("interaction names no customer id and no identity")
-        await app.producer.send(IDENTITY_TOPIC, identity.encode(), event.value, None, None, None)
+        await app.producer.send(
+            IDENTITY_TOPIC, identities[0].encode(), event.value, None, None, None
+        )
         metrics.events.labels(agent="customer", outcome="to_identity").inc()
         return
     if key != customer_id:
@@ -206,16 +209,11 @@ async def _apply_locked(customer_id: str, fact: Interaction | CampaignTarget) ->
     source = fact.event_id if isinstance(fact, Interaction) else fact.upload_id
     # Send first, store last: if a send fails the event is not yet marked as seen, so
     # its redelivery decides again (suppression ids are deterministic, so no harm).
-    for kind, known, now_known in (
-        ("phone", state.phones, outcome.state.phones),
-        ("email", state.emails, outcome.state.emails),
-        ("account", state.accounts, outcome.state.accounts),
-    ):
-        for value in (v for v in now_known if v not in known):
-            link = IdentityLink(
-                identity=identity_key(kind, value), customer_id=customer_id, source_event_id=source
-            )
-            await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
+    for kind, value in new_identities(state, outcome.state):
+        link = IdentityLink(
+            identity=identity_key(kind, value), customer_id=customer_id, source_event_id=source
+        )
+        await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
     for decision in outcome.decisions:
         await send(records.decision(serializer, decision))
         metrics.decisions.labels(kind=type(decision).__name__).inc()
@@ -236,6 +234,15 @@ async def identity_agent(stream: Any) -> None:
             elif isinstance(fact, Interaction):
                 known = identities.get(identity)
                 customer_id = known.decode() if isinstance(known, bytes) else known
+                if customer_id is None and is_context_identity(identity):
+                    # A token no contact made here (expired, mistyped, forged): resolve by
+                    # the next identity the event carries, never by the token itself.
+                    rest = [i for i in resolving_identities(fact) if not is_context_identity(i)]
+                    if rest:
+                        await app.producer.send(
+                            IDENTITY_TOPIC, rest[0].encode(), event.value, None, None, None
+                        )
+                        continue
                 if customer_id is None:
                     customer_id = anonymous_customer_id(identity)
                     identities[identity] = customer_id

@@ -10,14 +10,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.domain.events import CampaignTarget, CustomerRef, Interaction
+from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.identity import (
     IdentityError,
     normalise_account,
     normalise_email,
     normalise_phone,
 )
-from streams.domain.links import primary_identity
+from streams.domain.links import resolving_identities
 
 
 class InputError(ValueError):
@@ -32,14 +32,16 @@ class InputError(ValueError):
         return {"error": str(self), "field": self.field}
 
 
-def _first_error(exc: ValidationError, prefix: str = "") -> InputError:
+def first_error(exc: ValidationError, prefix: str = "") -> InputError:
     error = exc.errors(include_url=False, include_input=False)[0]
     location = ".".join(str(part) for part in error["loc"] if part != "function-after")
     # A discriminated union puts the chosen tag in the path: payload.Message.text.
     return InputError(prefix + location, error["msg"])
 
 
-def normalise_customer(raw: Any, default_region: str | None) -> dict[str, Any]:
+def normalise_customer(
+    raw: Any, default_region: str | None, *, allow_empty: bool = False
+) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise InputError("customer", "must be an object with customer_id, phone, email or account")
     customer = dict(raw)
@@ -56,7 +58,9 @@ def normalise_customer(raw: Any, default_region: str | None) -> dict[str, Any]:
             )
     except IdentityError as exc:
         raise InputError(exc.field, exc.message) from None
-    if not any(customer.get(k) for k in ("customer_id", "phone", "email", "account")):
+    if not allow_empty and not any(
+        customer.get(k) for k in ("customer_id", "phone", "email", "account")
+    ):
         raise InputError("customer", "needs at least one of customer_id, phone, email, account")
     return customer
 
@@ -73,16 +77,20 @@ def parse_interaction(
     if data["event_id"] is None:
         data["event_id"] = str(uuid.uuid4())
     data.setdefault("received_at", received)
+    # A contact that presents a context token is that token's customer's.
+    token_only = bool(data.get("context_token")) and isinstance(data.get("context_token"), str)
     if "customer" not in data:
-        raise InputError("customer", "is required")
-    data["customer"] = normalise_customer(data["customer"], default_region)
+        if not token_only:
+            raise InputError("customer", "is required")
+        data["customer"] = {}
+    data["customer"] = normalise_customer(data["customer"], default_region, allow_empty=token_only)
     payload = data.get("payload")
     if isinstance(payload, Mapping) and "type" not in payload:
         raise InputError("payload.type", "is required (OfferPresented, Message, ...)")
     try:
         return Interaction.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(exc) from None
+        raise first_error(exc) from None
 
 
 def parse_target(
@@ -118,13 +126,15 @@ def parse_target(
             upload_id=upload_id,
         )
     except ValidationError as exc:
-        raise _first_error(exc) from None
+        raise first_error(exc) from None
 
 
-def customer_ref_key(ref: CustomerRef) -> str:
+def interaction_key(event: Interaction) -> str:
     """The Kafka key of an interaction: the customer id, else the identity the identity
     agent resolves it by."""
-    key = ref.customer_id or primary_identity(ref)
-    if key is None:
+    if event.customer.customer_id:
+        return event.customer.customer_id
+    identities = resolving_identities(event)
+    if not identities:
         raise InputError("customer", "needs at least one of customer_id, phone, email, account")
-    return key
+    return identities[0]

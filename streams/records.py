@@ -10,7 +10,7 @@ from streams.domain.decisions import Decision, DialListEntry, DialListRemoval, S
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
 from streams.domain.model import campaign_key
-from streams.intake import customer_ref_key
+from streams.intake import interaction_key
 from streams.serialization import AvroSerializer, DeadLetter
 
 
@@ -25,7 +25,7 @@ class Record:
 def interaction(serializer: AvroSerializer, event: Interaction, source: str) -> Record:
     return Record(
         topic=topics.INTERACTIONS,
-        key=customer_ref_key(event.customer).encode(),
+        key=interaction_key(event).encode(),
         value=serializer.encode_model(event, topics.INTERACTIONS),
         headers=cloudevents.headers(
             event_id=event.event_id,

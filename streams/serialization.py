@@ -105,6 +105,35 @@ class SchemaCatalog:
             self.fingerprints[name] = fingerprint
             self._by_fingerprint[fingerprint] = name
 
+        # Writers of earlier releases: their records are read by schema resolution into
+        # the current schema of the same name, so a worker upgraded in place keeps reading
+        # the log (and its own changelogs) that older versions wrote.
+        self._released: dict[bytes, tuple[str, Any]] = {}
+        released_root = directory / "released"
+        for release in sorted(released_root.iterdir()) if released_root.is_dir() else []:
+            for path in sorted(release.glob("*.avsc")):
+                parsed = fastavro.schema.load_schema(str(path))
+                name = parsed["name"] if isinstance(parsed, dict) else path.stem
+                fingerprint = bytes.fromhex(
+                    fastavro.schema.fingerprint(
+                        fastavro.schema.to_parsing_canonical_form(parsed), "CRC-64-AVRO"
+                    )
+                )
+                if fingerprint not in self._by_fingerprint and name in self.schemas:
+                    self._released[fingerprint] = (name, parsed)
+
+    def writer_for_fingerprint(self, fingerprint: bytes) -> tuple[str, Any]:
+        """The schema a record was written with: current, or of an earlier release."""
+        name = self._by_fingerprint.get(fingerprint)
+        if name is not None:
+            return name, self.schemas[name]
+        try:
+            return self._released[fingerprint]
+        except KeyError:
+            raise SerializationError(
+                f"no schema in the catalog has fingerprint {fingerprint.hex()}"
+            ) from None
+
     def schema(self, name: str) -> Any:
         try:
             return self.schemas[name]
@@ -230,8 +259,8 @@ class AvroSerializer:
         if data[:2] == SINGLE_OBJECT_MAGIC:
             if len(data) < 10:
                 raise SerializationError("truncated single-object header")
-            name = self.catalog.name_for_fingerprint(bytes(data[2:10]))
-            writer = reader = self.catalog.schema(name)
+            name, writer = self.catalog.writer_for_fingerprint(bytes(data[2:10]))
+            reader = self.catalog.schema(name)
             body = data[10:]
         elif data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
             if self.registry is None:

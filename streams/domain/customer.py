@@ -16,6 +16,7 @@ from streams.domain.events import (
     OptOut,
     Purchase,
 )
+from streams.domain.links import CONTEXT_KIND
 from streams.domain.model import (
     Channel,
     Direction,
@@ -27,6 +28,13 @@ from streams.domain.model import (
 
 # Bounds keep one customer's state small enough to read and write on every event.
 MAX_OFFERS = 50
+MAX_CONTEXTS = 5
+MAX_CONTEXT_LOCATIONS = 20
+MAX_JOINS = 10
+# A message the vendor reports as not delivered cannot have been answered.
+UNDELIVERED = frozenset({"undelivered", "failed", "bounce", "dropped", "rejected", "expired"})
+# Call statuses of a call still in progress: a later callback reports how it ended.
+CALL_IN_PROGRESS = frozenset({"queued", "initiated", "ringing", "in-progress"})
 MAX_IDENTITIES_PER_KIND = 10
 DEDUP_WINDOW = 128
 DIGEST_BYTES = 8
@@ -53,6 +61,21 @@ class OfferRecord(Fact):
     response: OfferResponseKind | None = None
     responded_at: AwareDatetime | None = None
     response_event_id: str | None = None
+    delivery_status: str | None = None
+
+
+class ContextRecord(Fact):
+    """A click-to-chat or click-to-call context, and the contacts that presented it."""
+
+    token: str
+    requested: str
+    channel: Channel
+    created_at: AwareDatetime
+    event_id: str
+    locations: tuple[str, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+    joined_event_ids: tuple[str, ...] = ()
 
 
 class TargetRecord(Fact):
@@ -98,6 +121,7 @@ class CustomerState(Fact):
     suppressions: tuple[SuppressionRecord, ...] = ()
     recent_event_digests: bytes = b""
     events_applied: int = 0
+    contexts: tuple[ContextRecord, ...] = ()
 
     @classmethod
     def new(cls, customer_id: str) -> CustomerState:
@@ -144,6 +168,7 @@ class CustomerState(Fact):
             for o in self.offers
             if o.channel == channel
             and o.response is None
+            and o.delivery_status not in UNDELIVERED
             and o.presented_at <= at
             and (at - o.presented_at).total_seconds() <= window_seconds
         ]
@@ -165,16 +190,25 @@ def _earlier(known: datetime | None, moment: datetime) -> datetime:
     return moment if known is None else min(known, moment)
 
 
+def counts_as_contact(event: Interaction) -> bool:
+    """A status report (a delivery receipt, a call still ringing) is not a contact of its
+    own: the message or call it reports on is, once."""
+    if event.delivery is not None:
+        return False
+    return event.call is None or event.call.status not in CALL_IN_PROGRESS
+
+
 def _touch(state: CustomerState, event: Interaction) -> dict[str, object]:
     """Identity, contact-count and bookkeeping changes every interaction makes."""
     ref = event.customer
     stats = state.contacts.get(event.channel.value, ChannelContacts())
-    inbound = event.direction is Direction.INBOUND
-    stats = ChannelContacts(
-        inbound=stats.inbound + (1 if inbound else 0),
-        outbound=stats.outbound + (0 if inbound else 1),
-        last_contact_at=_later(stats.last_contact_at, event.occurred_at),
-    )
+    if counts_as_contact(event):
+        inbound = event.direction is Direction.INBOUND
+        stats = ChannelContacts(
+            inbound=stats.inbound + (1 if inbound else 0),
+            outbound=stats.outbound + (0 if inbound else 1),
+            last_contact_at=_later(stats.last_contact_at, event.occurred_at),
+        )
     return {
         "phones": _add_identity(state.phones, ref.phone),
         "emails": _add_identity(state.emails, ref.email),
@@ -230,6 +264,64 @@ def record_opt_out(state: CustomerState, channels: tuple[Channel, ...]) -> Custo
     return state.model_copy(update={"opted_out_channels": merged})
 
 
+def record_delivery(state: CustomerState, message_id: str, status: str) -> CustomerState:
+    """The vendor's latest word on an outbound offer message. Callbacks can arrive out of
+    order, so a delivery that failed is not overwritten by an earlier "sent"."""
+    offers = state.offers
+    for offer in offers:
+        if offer.event_id == message_id and offer.delivery_status not in UNDELIVERED:
+            updated = offer.model_copy(update={"delivery_status": status})
+            offers = tuple(updated if o is offer else o for o in offers)
+    return state if offers is state.offers else state.model_copy(update={"offers": offers})
+
+
+def record_context(state: CustomerState, event: Interaction) -> CustomerState:
+    context = event.context
+    assert context is not None
+    if any(c.token == context.token for c in state.contexts):
+        return state
+    record = ContextRecord(
+        token=context.token,
+        requested=context.requested,
+        channel=event.channel,
+        created_at=event.occurred_at,
+        event_id=event.event_id,
+        locations=tuple(v.location for v in context.visits)[-MAX_CONTEXT_LOCATIONS:],
+        latitude=context.latitude,
+        longitude=context.longitude,
+    )
+    return state.model_copy(update={"contexts": (*state.contexts, record)[-MAX_CONTEXTS:]})
+
+
+def join_context(state: CustomerState, token: str, event_id: str) -> CustomerState:
+    """A later contact presented the token: join it to that context."""
+    contexts = tuple(
+        c.model_copy(update={"joined_event_ids": (*c.joined_event_ids, event_id)[-MAX_JOINS:]})
+        if c.token == token and event_id not in c.joined_event_ids and c.event_id != event_id
+        else c
+        for c in state.contexts
+    )
+    return state.model_copy(update={"contexts": contexts})
+
+
+def new_identities(before: CustomerState, after: CustomerState) -> list[tuple[str, str]]:
+    """(kind, value) identities `after` knows and `before` did not: each one is linked to
+    the customer so later events that carry only it find their way here."""
+    found: list[tuple[str, str]] = []
+    for kind, known, now_known in (
+        ("phone", before.phones, after.phones),
+        ("email", before.emails, after.emails),
+        ("account", before.accounts, after.accounts),
+        (
+            CONTEXT_KIND,
+            tuple(c.token for c in before.contexts),
+            tuple(c.token for c in after.contexts),
+        ),
+    ):
+        found.extend((kind, value) for value in now_known if value not in known)
+    return found
+
+
 def evolve(state: CustomerState, fact: Interaction | CampaignTarget) -> CustomerState:
     """Fold one fact into the customer's state. Pure; a fact already seen changes nothing."""
     if isinstance(fact, CampaignTarget):
@@ -237,6 +329,12 @@ def evolve(state: CustomerState, fact: Interaction | CampaignTarget) -> Customer
     if state.has_seen(fact.event_id):
         return state
     state = state.model_copy(update=_touch(state, fact))
+    if fact.delivery is not None:
+        state = record_delivery(state, fact.delivery.message_id, fact.delivery.status)
+    if fact.context is not None:
+        state = record_context(state, fact)
+    if fact.context_token is not None:
+        state = join_context(state, fact.context_token, fact.event_id)
     payload = fact.payload
     match payload:
         case OfferPresented():

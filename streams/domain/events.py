@@ -101,8 +101,68 @@ PAYLOAD_TYPES: dict[str, type[Fact]] = {
 }
 
 
+class Delivery(Fact):
+    """The status of an earlier outbound message, named by the vendor's message id."""
+
+    message_id: NonEmpty
+    status: NonEmpty
+    error_code: str | None = None
+    url: str | None = None
+
+
+class Call(Fact):
+    """Voice and CTI details: the numbers, where the call went and how it ended."""
+
+    call_id: NonEmpty
+    ani: str | None = None
+    dnis: str | None = None
+    status: NonEmpty
+    answered: bool = False
+    duration_seconds: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    queue: str | None = None
+    agent_id: str | None = None
+    transferred_to: str | None = None
+    disconnect_reason: str | None = None
+    previous_call_id: str | None = None
+
+
+class IvrSession(Fact):
+    """Self-service in the IVR. An entered account number is only ever kept masked."""
+
+    session_id: NonEmpty
+    menu_path: list[str] = Field(default_factory=list)
+    account_masked: str | None = None
+    intent: str | None = None
+    left_for_agent: bool = False
+
+
+class Visit(Fact):
+    location: Annotated[str, Field(min_length=1, max_length=2_000)]
+    title: str | None = None
+    at: AwareDatetime | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _millis(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else to_millis(value)
+
+
+class ContactContext(Fact):
+    """What the customer was doing when they asked for a chat or a call."""
+
+    token: NonEmpty
+    requested: Literal["chat", "call"]
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    accuracy_m: Annotated[float, Field(ge=0)] | None = None
+    visits: list[Visit] = Field(default_factory=list, max_length=100)
+
+
 class Interaction(Fact):
-    """One thing that happened between the business and a customer on one channel."""
+    """One thing that happened between the business and a customer on one channel.
+
+    The payload union is closed (a new branch would break FORWARD compatibility); newer
+    kinds of detail arrive as optional records beside it: delivery, call, ivr, context."""
 
     event_id: NonEmpty
     occurred_at: AwareDatetime
@@ -112,6 +172,11 @@ class Interaction(Fact):
     customer: CustomerRef
     payload: Payload
     metadata: dict[str, str] = Field(default_factory=dict)
+    context_token: NonEmpty | None = None
+    delivery: Delivery | None = None
+    call: Call | None = None
+    ivr: IvrSession | None = None
+    context: ContactContext | None = None
 
     @field_validator("occurred_at", "received_at")
     @classmethod

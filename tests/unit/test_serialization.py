@@ -116,7 +116,7 @@ DIAL_LIST_ENTRY_LAYOUT = [
 
 INTERACTION_LAYOUT = [
     "c3 01",  # single-object marker
-    "7b b3 e1 14 1c bd 55 b2",  # CRC-64-AVRO of touchline.Interaction (expanded)
+    "ac 33 fd a5 50 69 6b 9b",  # CRC-64-AVRO of touchline.Interaction (expanded)
     "06 65 2d 31",  # event_id: "e-1"
     AT_VARINT,  # occurred_at (timestamp-millis)
     "00",  # received_at: union branch 0 (null)
@@ -130,6 +130,11 @@ INTERACTION_LAYOUT = [
     "16 73 70 72 69 6e 67 2d 6c 6f 61 6e",  # payload.campaign_id: "spring-loan"
     "02 06 6f 2d 31",  # payload.offer_id: branch 1, "o-1"
     "00",  # metadata: empty map (a block count of 0)
+    "00",  # context_token: null
+    "00",  # delivery: null
+    "00",  # call: null
+    "00",  # ivr: null
+    "00",  # context: null
 ]
 
 DIAL_LIST_ENTRY_HEX = bytes.fromhex(" ".join(DIAL_LIST_ENTRY_LAYOUT)).hex()
@@ -150,14 +155,32 @@ def test_interaction_bytes_are_pinned(serializer: AvroSerializer) -> None:
     data = serializer.encode_model(offer_presented_sms())
     assert data.hex() == INTERACTION_HEX
     assert data.hex() == (
-        "c3017bb3e1141cbd55b206652d31c0f2b6fec0680000020208632d3432021a2b3930353332313233"
-        "3435363700000016737072696e672d6c6f616e02066f2d3100"
+        "c301ac33fda550696b9b06652d31c0f2b6fec0680000020208632d3432021a2b3930353332313233"
+        "3435363700000016737072696e672d6c6f616e02066f2d31000000000000"
     )
 
 
 def test_pinned_bytes_decode_back(serializer: AvroSerializer) -> None:
     assert serializer.decode_model(bytes.fromhex(DIAL_LIST_ENTRY_HEX)) == dial_list_entry()
     assert serializer.decode_model(bytes.fromhex(INTERACTION_HEX)) == offer_presented_sms()
+
+
+# The same event as release 0.1.0 wrote it: its own fingerprint, none of the later fields.
+INTERACTION_0_1_0_HEX = (
+    "c3017bb3e1141cbd55b206652d31c0f2b6fec0680000020208632d3432021a2b3930353332313233"
+    "3435363700000016737072696e672d6c6f616e02066f2d3100"
+)
+
+
+def test_records_of_an_earlier_release_are_read_by_schema_resolution(
+    serializer: AvroSerializer,
+) -> None:
+    old = bytes.fromhex(INTERACTION_0_1_0_HEX)
+    assert old[2:10] != serializer.catalog.fingerprints["touchline.Interaction"]
+    event = serializer.decode_model(old)
+    assert event == offer_presented_sms()
+    assert isinstance(event, Interaction)
+    assert (event.delivery, event.call, event.ivr, event.context) == (None, None, None, None)
 
 
 # --------------------------------------------------------------------------------------
