@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -97,11 +98,13 @@ class TouchlineProducer:
         await self.stop()
 
     # -- building records ------------------------------------------------------------
-    def interaction(self, event: Interaction | Mapping[str, Any]) -> Interaction:
+    def interaction(
+        self, event: Interaction | Mapping[str, Any], now: datetime | None = None
+    ) -> Interaction:
         """Validate and normalise; raises InputError naming the bad field."""
         if isinstance(event, Interaction):
             return event
-        return parse_interaction(event, default_region=self.settings.default_region)
+        return parse_interaction(event, default_region=self.settings.default_region, now=now)
 
     def target(
         self, campaign_id: str, row: CampaignTarget | Mapping[str, Any], upload_id: str
@@ -120,9 +123,10 @@ class TouchlineProducer:
 
     async def send_many(self, events: Iterable[Interaction | Mapping[str, Any]]) -> list[str]:
         """Validate all first (nothing is sent if one is invalid), then publish all."""
-        valid = [self.interaction(e) for e in events]
+        now = datetime.now(UTC)  # one arrival time for the batch
+        valid = [self.interaction(e, now) for e in events]
         batch = [records.interaction(self.serializer, e, self.source) for e in valid]
-        await self._publish(batch)
+        await self.publish(batch)
         return [e.event_id for e in valid]
 
     async def send_targets(
@@ -132,10 +136,12 @@ class TouchlineProducer:
         upload_id = str(uuid.uuid4())
         targets = [self.target(campaign_id, row, upload_id) for row in rows]
         batch = [records.campaign_target(self.serializer, t, self.source) for t in targets]
-        await self._publish(batch)
+        await self.publish(batch)
         return upload_id
 
-    async def _publish(self, batch: list[records.Record]) -> None:
+    async def publish(self, batch: list[records.Record]) -> None:
+        """Publish records already built (`streams.records`), retrying what the broker did
+        not acknowledge."""
         pending = batch
         for attempt in range(self.retries + 1):
             failed = await self._send_once(pending)
@@ -149,6 +155,7 @@ class TouchlineProducer:
         )
 
     async def _send_once(self, batch: list[records.Record]) -> list[records.Record]:
+        """One attempt at the whole batch; returns the records the broker did not take."""
         if self._producer is None:
             raise RuntimeError("start the producer first (or use `async with`)")
         futures: list[tuple[records.Record, Awaitable[Any]]] = []

@@ -13,7 +13,8 @@ from streams.app import app, serializer, settings
 from streams.dial_list_view import DialListView, NotCaughtUp
 from streams.intake import InputError, parse_target
 from streams.web.base import ApiView
-from streams.web.interactions import MAX_BATCH, publish
+from streams.web.interactions import MAX_BATCH
+from streams.web.publishing import publish_records
 
 dial_list_view = DialListView(settings.bootstrap_servers, serializer)
 
@@ -56,7 +57,9 @@ class TargetsView(ApiView):
                 )
             except InputError as exc:
                 raise InputError(f"[{index}].{exc.field}".rstrip("."), exc.message) from None
-        await publish([records.campaign_target(serializer, t, "/touchline/http") for t in targets])
+        await publish_records(
+            [records.campaign_target(serializer, t, "/touchline/http") for t in targets]
+        )
         return self.json(
             {"campaign_id": campaign_id, "upload_id": upload_id, "accepted": len(targets)},
             status=202,

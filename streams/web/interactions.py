@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from streams import records
-from streams.app import app, serializer, settings
+from streams.app import app, settings
 from streams.intake import InputError, parse_interaction
 from streams.web.base import ApiView, read_json
+from streams.web.publishing import accepted, publish_events
 
 MAX_BATCH = 10_000
-
-
-async def publish(batch: list[records.Record]) -> None:
-    """Send all, then wait for every acknowledgement: accepted means stored by the broker."""
-    futures = [
-        await app.producer.send(r.topic, r.key, r.value, None, None, r.headers) for r in batch
-    ]
-    await asyncio.gather(*futures)
 
 
 @app.page("/v1/interactions")
@@ -38,5 +29,5 @@ class InteractionsView(ApiView):
                 if isinstance(body, list):
                     raise InputError(f"[{index}].{exc.field}".rstrip("."), exc.message) from None
                 raise
-        await publish([records.interaction(serializer, e, "/touchline/http") for e in events])
-        return self.json({"accepted": [e.event_id for e in events]}, status=202)
+        await publish_events(events, "/touchline/http")
+        return self.json(accepted(events), status=202)

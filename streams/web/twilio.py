@@ -1,40 +1,34 @@
-"""POST /v1/webhooks/sms/twilio: Twilio's inbound-SMS webhook, signature-checked."""
+"""Twilio webhooks: inbound SMS, SMS status callbacks and Voice status callbacks.
+
+All three check `X-Twilio-Signature` when TOUCHLINE_TWILIO_AUTH_TOKEN is set (403 when it
+does not match) and publish through the adapter producer before answering.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import logging
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streams import records
-from streams.app import app, serializer, settings
-from streams.domain.events import CustomerRef, Interaction, Message
-from streams.domain.identity import IdentityError, normalise_phone
-from streams.domain.model import Channel, Direction
-from streams.intake import InputError
+from streams.adapters import twilio
+from streams.app import app, settings
+from streams.domain.events import Interaction
 from streams.web.base import ApiView
-from streams.web.interactions import publish
+from streams.web.publishing import publish_events
 
 log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-_KEPT_AS_FIELDS = {"From", "Body", "MessageSid"}
+
+Adapter = Callable[..., Interaction]
 
 
-def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
-    """Twilio's algorithm: HMAC-SHA1 over the URL followed by each parameter name and
-    value, sorted by name, base64-encoded."""
-    payload = url + "".join(name + value for name, value in sorted(params))
-    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-@app.page("/v1/webhooks/sms/twilio")
-class TwilioSmsWebhook(ApiView):
+class TwilioWebhook(ApiView):
     requires_auth = False  # vendors authenticate by signature, not by our API keys
+    adapter: Adapter
+    source: str
 
     async def post(self, request: Any) -> Any:
         form = await request.post()
@@ -44,29 +38,31 @@ class TwilioSmsWebhook(ApiView):
             url = (
                 (settings.public_url + request.path_qs) if settings.public_url else str(request.url)
             )
-            expected = twilio_signature(token, url, params)
+            expected = twilio.signature(token, url, params)
             given = request.headers.get("X-Twilio-Signature", "")
             if not hmac.compare_digest(expected.encode(), given.encode()):
                 log.warning("rejected a Twilio webhook with a missing or invalid signature")
                 return self.json({"error": "invalid X-Twilio-Signature"}, status=403)
-        fields = dict(params)
-        for required in ("From", "MessageSid"):
-            if not fields.get(required):
-                raise InputError(required, "is required")
-        try:
-            phone = normalise_phone(fields["From"], settings.default_region, field="From")
-        except IdentityError as exc:
-            raise InputError(exc.field, exc.message) from None
-        now = datetime.now(UTC)
-        event = Interaction(
-            event_id=fields["MessageSid"],
-            occurred_at=now,
-            received_at=now,
-            channel=Channel.SMS,
-            direction=Direction.INBOUND,
-            customer=CustomerRef(phone=phone),
-            payload=Message(text=fields.get("Body", "")),
-            metadata={k: v for k, v in fields.items() if k not in _KEPT_AS_FIELDS},
-        )
-        await publish([records.interaction(serializer, event, "/touchline/webhooks/sms/twilio")])
+        # Parameters a dialler put on the callback URL (signed with it) count as fields.
+        fields: Mapping[str, str] = {**dict(request.query), **dict(params)}
+        event = type(self).adapter(fields, region=settings.default_region, now=datetime.now(UTC))
+        await publish_events([event], self.source)
         return self.text(EMPTY_TWIML, content_type="text/xml")
+
+
+@app.page("/v1/webhooks/sms/twilio")
+class TwilioSmsWebhook(TwilioWebhook):
+    adapter = staticmethod(twilio.inbound_sms)
+    source = "/touchline/webhooks/sms/twilio"
+
+
+@app.page("/v1/webhooks/sms/twilio/status")
+class TwilioSmsStatusWebhook(TwilioWebhook):
+    adapter = staticmethod(twilio.sms_status)
+    source = "/touchline/webhooks/sms/twilio/status"
+
+
+@app.page("/v1/webhooks/voice/twilio")
+class TwilioVoiceStatusWebhook(TwilioWebhook):
+    adapter = staticmethod(twilio.voice_status)
+    source = "/touchline/webhooks/voice/twilio"

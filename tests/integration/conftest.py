@@ -11,6 +11,7 @@ import pytest
 from streams.kafka.admin import ensure_topics
 from streams.kafka.local import LocalKafka, LocalKafkaError
 from tests.hub import free_ports
+from tests.integration.adapter_contract import InteractionLog
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +46,14 @@ def uid() -> str:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
+
+
+@pytest.fixture(scope="module")
+async def interaction_log(topics_ready: str) -> AsyncIterator[InteractionLog]:
+    """Everything on the interaction log, read in the background, by event id."""
+    log = InteractionLog(topics_ready)
+    await log.start()
+    try:
+        yield log
+    finally:
+        await log.stop()
