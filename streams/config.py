@@ -59,6 +59,7 @@ class Settings:
     default_region: str | None
     api_keys: Mapping[str, str]
     twilio_auth_token: str | None
+    sendgrid_public_key: str | None
     public_url: str | None
     schema_registry_url: str | None
     max_body_bytes: int
@@ -85,6 +86,7 @@ class Settings:
             default_region=_region(env.get("TOUCHLINE_DEFAULT_REGION")),
             api_keys=parse_api_keys(env.get("TOUCHLINE_API_KEYS", "")),
             twilio_auth_token=env.get("TOUCHLINE_TWILIO_AUTH_TOKEN") or None,
+            sendgrid_public_key=env.get("TOUCHLINE_SENDGRID_PUBLIC_KEY") or None,
             public_url=(env.get("TOUCHLINE_PUBLIC_URL") or "").rstrip("/") or None,
             schema_registry_url=env.get("TOUCHLINE_SCHEMA_REGISTRY_URL") or None,
             max_body_bytes=_int(env, "TOUCHLINE_MAX_BODY_BYTES", 1_048_576),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 from typing import Any
@@ -14,7 +15,8 @@ from streams.intake import InputError
 
 
 class ApiView(View):
-    """A /v1 endpoint: requires a bearer key when TOUCHLINE_API_KEYS is set."""
+    """A /v1 endpoint: requires an API key when TOUCHLINE_API_KEYS is set, as a bearer
+    token or as the password of Basic auth."""
 
     requires_auth = True
 
@@ -22,7 +24,18 @@ class ApiView(View):
         if not self.requires_auth or not settings.api_keys:
             return True
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        scheme, token = scheme.lower(), token.strip()
+        if scheme == "basic":
+            # Vendors that can only put credentials in the URL (SendGrid Inbound Parse:
+            # https://any:<key>@host/...) send Basic auth; the password is the key.
+            try:
+                decoded = base64.b64decode(token, validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                return False
+            token = decoded.partition(":")[2]
+        elif scheme != "bearer":
+            return False
+        if not token:
             return False
         # Compare against every key so the time taken says nothing about which matched.
         matches = [hmac.compare_digest(token.encode(), key.encode()) for key in settings.api_keys]
