@@ -12,7 +12,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.publisher import PublishReport
 
 
 def _apply_common(args: argparse.Namespace) -> None:
@@ -92,9 +95,40 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    file_format = args.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    if file_format == "csv":
+        return _publish_csv(path, args.mapping)
+    if args.mapping is not None:
+        print("touchline: --mapping applies to CSV files only (--format csv)", file=sys.stderr)
+        return 2
+
     from streams.publisher import publish_file
 
-    report = asyncio.run(publish_file(Path(args.file)))
+    report = asyncio.run(publish_file(path))
+    return _publish_report(report)
+
+
+def _publish_csv(path: Path, mapping_path: Path | None) -> int:
+    from streams.adapters.batch import EXAMPLES, MappingError, load_mapping
+    from streams.publisher import SourceFileError, publish_csv
+
+    if mapping_path is None:
+        print(
+            "touchline: a CSV file needs --mapping MAPPING.toml, saying how each row becomes "
+            f"an interaction (documented examples: {EXAMPLES})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = asyncio.run(publish_csv(path, load_mapping(mapping_path)))
+    except (MappingError, SourceFileError) as exc:
+        print(f"touchline: {exc}", file=sys.stderr)
+        return 2
+    return _publish_report(report)
+
+
+def _publish_report(report: PublishReport) -> int:
     for line_number, reason in report.rejected:
         print(f"line {line_number}: {reason}", file=sys.stderr)
     print(f"accepted {report.accepted}, rejected {len(report.rejected)}")
@@ -162,9 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_argument("--data-dir", type=Path)
     kafka.set_defaults(func=cmd_kafka)
 
-    publish = sub.add_parser("publish", help="publish interactions from a JSON-lines file")
+    publish = sub.add_parser(
+        "publish", help="publish interactions from a JSON-lines file, or a CSV file by a mapping"
+    )
     common(publish)
     publish.add_argument("file")
+    publish.add_argument(
+        "--format",
+        choices=["jsonl", "csv"],
+        help="default: csv for a .csv file, else jsonl",
+    )
+    publish.add_argument(
+        "--mapping",
+        type=Path,
+        help="for CSV: a TOML file saying how each row becomes an interaction",
+    )
     publish.set_defaults(func=cmd_publish)
 
     tail = sub.add_parser("tail", help="print a topic's records, decoded")
