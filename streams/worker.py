@@ -15,7 +15,16 @@ def run_worker(loglevel: str = "warning") -> None:
     from streams import agents
     from streams.app import app, settings
     from streams.kafka.admin import ensure_topics
-    from streams.web import campaigns, customers, health, interactions, twilio  # noqa: F401
+    from streams.web import (  # noqa: F401
+        campaigns,
+        channels,
+        customers,
+        health,
+        interactions,
+        publishing,
+        sendgrid,
+        twilio,
+    )
 
     Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
     internal = (agents.IDENTITY_TOPIC, agents.CUSTOMER_COMMANDS_TOPIC)
