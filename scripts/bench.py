@@ -341,21 +341,28 @@ def ingest_event(i: int) -> dict[str, object]:
     }
 
 
+async def sdk_rate(bootstrap: str, count: int) -> dict[str, int]:
+    """The SDK in its own process, pinned to one core (scripts/sdk_ingest.py)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(REPO / "scripts" / "sdk_ingest.py"),
+        bootstrap,
+        str(count),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError("scripts/sdk_ingest.py failed")
+    return dict(json.loads(out.decode().strip().splitlines()[-1]))
+
+
 async def ingest_run(
-    args: argparse.Namespace, bootstrap: str, worker: HubWorker
+    args: argparse.Namespace, worker: HubWorker, raw: dict[str, int], sdk: dict[str, int]
 ) -> dict[str, object]:
     """Events per second into the log: through the SDK (validation, Avro, headers,
-    idempotent producer, acknowledged) and through POST /v1/interactions in batches."""
-    from streams.client import TouchlineProducer
-    from streams.config import Settings
-
+    idempotent producer, acknowledged) on one core, measured before any worker runs, and
+    through POST /v1/interactions in batches."""
     events = [ingest_event(i) for i in range(args.ingest_events)]
-    settings = Settings.from_env({"TOUCHLINE_BROKER": bootstrap})
-    async with TouchlineProducer(settings=settings) as sdk:
-        started = time.perf_counter()
-        for at in range(0, len(events), 1000):
-            await sdk.send_many(events[at : at + 1000])
-        sdk_rate = len(events) / (time.perf_counter() - started)
     batch = 500
     async with aiohttp.ClientSession() as http:
         started = time.perf_counter()
@@ -367,8 +374,10 @@ async def ingest_run(
         http_rate = len(events) / (time.perf_counter() - started)
     return {
         "events": len(events),
-        "sdk_events_per_s": round(sdk_rate),
+        "sdk_events_per_s_one_core": sdk["events_per_s"],
+        "sdk_vs_broker_raw_produce": round(sdk["events_per_s"] / raw["produce_per_s"], 3),
         "http_batch_events_per_s": round(http_rate),
+        "http_vs_broker_raw_produce": round(http_rate / raw["produce_per_s"], 3),
         "http_batch_size": batch,
     }
 
@@ -401,8 +410,23 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "consume_per_s": round(args.events / consume_s),
         }
         result["broker_raw"] = raw
-        floor = await faust_floor(bootstrap, raw_topic, args.events, data)
-        result["faust_floor"] = {"interactions_per_s": floor}
+        # The SDK before any worker runs, so nothing else competes for its core.
+        sdk = await sdk_rate(bootstrap, args.ingest_events)
+        floor = None
+        if args.only != "ingest":
+            floor = await faust_floor(bootstrap, raw_topic, args.events, data)
+            result["faust_floor"] = {"interactions_per_s": floor}
+
+        if args.only == "ingest":
+            worker = HubWorker(
+                bootstrap,
+                f"bench-{uuid.uuid4().hex[:6]}",
+                data / "worker",
+                env={"TOUCHLINE_PARTITIONS": str(args.partitions)},
+            )
+            worker.start()
+            result["ingest"] = await ingest_run(args, worker, raw, sdk)
+            return result
 
         # End to end: the log is filled first, then one worker folds it. The rate is taken
         # between 10% and 90% of the interactions applied (as the worker's /metrics counts
@@ -432,7 +456,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "vs_broker_raw_produce": round(e2e / raw["produce_per_s"], 3),
         }
         result["sms_reply_to_suppression"] = await latency_run(args, bootstrap, worker, counter)
-        result["ingest"] = await ingest_run(args, bootstrap, worker)
+        result["ingest"] = await ingest_run(args, worker, raw, sdk)
         await counter.stop()
     finally:
         if worker is not None:
@@ -475,6 +499,11 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=20_000,
         help="events sent through the SDK and through HTTP batches",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["ingest"],
+        help="run only the broker reference and this part (ingest: the SDK and HTTP batches)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the data dir and worker log")
     parser.add_argument(
