@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -684,3 +685,11 @@ def test_cli_mapping_and_file_errors_exit_2_before_publishing(
     code = cli.main(["publish", str(source), "--format", "csv", "--mapping", str(mapping_file)])
     assert code == 2
     assert says in capsys.readouterr().err
+
+
+def test_the_readme_shows_the_shipped_branch_mapping() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**Branch and ATM files.**", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    shipped = Path(__file__).resolve().parents[2] / "streams/adapters/mappings/branch-visits.toml"
+    assert tomllib.loads(block) == tomllib.loads(shipped.read_text(encoding="utf-8"))
