@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from streams.adapters.common import VendorFields, build, phone_or_none, timestamp
+from streams.adapters.common import VendorFields, adapter, build, phone_or_none, timestamp
 from streams.domain.events import Call, ContactAttempt, CustomerRef, Interaction
 from streams.domain.model import Channel, Direction
 from streams.intake import InputError
@@ -38,6 +38,7 @@ def _address(endpoint: Mapping[str, Any]) -> str | None:
     return address if isinstance(address, str) and address else None
 
 
+@adapter
 def contact_trace_record(
     raw: Any, *, region: str | None, now: datetime, prefix: str = ""
 ) -> Interaction:

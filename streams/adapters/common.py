@@ -8,11 +8,12 @@ events; the HTTP views and the CLI around it do the I/O.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -20,6 +21,8 @@ from streams.domain.identity import IdentityError, normalise_email, normalise_ph
 from streams.intake import InputError, first_error
 
 MAX_METADATA_VALUE = 4_000
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class VendorFields:
@@ -164,9 +167,27 @@ def timestamp(value: Any, field: str) -> datetime:
             moment = parsedate_to_datetime(text)
         except (TypeError, ValueError):
             raise InputError(field, "is not a time (ISO 8601, RFC 2822 or Unix seconds)") from None
+        if moment.tzinfo is None:  # RFC 2822's "-0000": universal time, source unknown
+            moment = moment.replace(tzinfo=UTC)
     if moment.tzinfo is None:
         raise InputError(field, "needs a time zone (for example 2026-11-23T10:15:00Z)")
     return moment.astimezone(UTC)
+
+
+def adapter(function: Callable[P, R]) -> Callable[P, R]:
+    """Marks a public adapter function: a value a domain model refuses (too long, wrong
+    type) becomes an InputError naming the field, like every other bad input, and never
+    a pydantic error that would echo the value."""
+
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except ValidationError as exc:
+            prefix = kwargs.get("prefix")
+            raise first_error(exc, prefix if isinstance(prefix, str) else "") from None
+
+    return checked
 
 
 def build(model: type[Any], data: Mapping[str, Any]) -> Any:

@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from streams.adapters.common import VendorFields, build
+from streams.adapters.common import VendorFields, adapter, build
 from streams.domain.events import ContactAttempt, CustomerRef, Interaction, IvrSession
 from streams.domain.identity import mask_account
 from streams.domain.model import Channel, Direction
 from streams.intake import InputError
 
 
+@adapter
 def session(raw: Any, *, region: str | None, now: datetime) -> Interaction:
     if not isinstance(raw, Mapping):
         raise InputError("", "an IVR session must be a JSON object")

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from streams.adapters.common import VendorFields, build
+from streams.adapters.common import VendorFields, adapter, build
 from streams.domain.events import (
     ContactAttempt,
     CustomerRef,
@@ -42,6 +42,7 @@ STATUSES = frozenset(
 )
 
 
+@adapter
 def message(raw: Any, *, region: str | None, now: datetime, prefix: str = "") -> Interaction:
     if not isinstance(raw, Mapping):
         raise InputError(prefix.rstrip("."), "must be a JSON object")
@@ -83,6 +84,7 @@ def message(raw: Any, *, region: str | None, now: datetime, prefix: str = "") ->
         payload = OfferPresented(campaign_id=campaign_id, offer_id=fields.text("offer_id"))
     else:
         payload = build(Message, {"text": text})
+        fields.mark_unused("campaign_id", "offer_id")  # not used here: kept in metadata
     extras = fields.extras()
     if isinstance(payload, OfferPresented) and text:
         extras["text"] = text

@@ -13,7 +13,7 @@ import hmac
 from collections.abc import Mapping
 from datetime import datetime
 
-from streams.adapters.common import VendorFields, build, phone_or_none
+from streams.adapters.common import VendorFields, adapter, build, phone_or_none
 from streams.domain.events import (
     Call,
     ContactAttempt,
@@ -49,6 +49,7 @@ def _outbound_address(value: str | None) -> Channel:
     return Channel.MESSAGING if (value or "").startswith("whatsapp:") else Channel.SMS
 
 
+@adapter
 def inbound_sms(form: Mapping[str, str], *, region: str | None, now: datetime) -> Interaction:
     """A message the customer sent: `From` is the customer, `MessageSid` the event id."""
     fields = VendorFields(form)
@@ -69,6 +70,7 @@ def inbound_sms(form: Mapping[str, str], *, region: str | None, now: datetime) -
     )
 
 
+@adapter
 def sms_status(form: Mapping[str, str], *, region: str | None, now: datetime) -> Interaction:
     """A status callback of a message we sent: `To` is the customer. The event id is the
     message id and the status, so a repeated callback de-duplicates but each status is
@@ -99,6 +101,7 @@ def sms_status(form: Mapping[str, str], *, region: str | None, now: datetime) ->
     )
 
 
+@adapter
 def voice_status(form: Mapping[str, str], *, region: str | None, now: datetime) -> Interaction:
     """A Voice status callback. The customer is the caller on an inbound call and the
     called party on an outbound one; ANI and DNIS are kept as they were. A campaign

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from streams.adapters.common import VendorFields, build
+from streams.adapters.common import VendorFields, adapter, build
 from streams.domain.events import ContactAttempt, ContactContext, Interaction, Visit
 from streams.domain.model import Channel, Direction
 from streams.intake import InputError, normalise_customer
@@ -38,6 +38,7 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(16)
 
 
+@adapter
 def context_request(
     raw: Any, *, region: str | None, now: datetime, token: str | None = None
 ) -> Interaction:

@@ -9,9 +9,10 @@ from typing import Any
 
 from aiohttp import web as aioweb
 from faust.web import View
+from pydantic import ValidationError
 
 from streams.app import settings
-from streams.intake import InputError
+from streams.intake import InputError, first_error
 
 
 class ApiView(View):
@@ -52,6 +53,8 @@ class ApiView(View):
             return await super().dispatch(request)
         except InputError as exc:
             return self.json(exc.as_json(), status=422)
+        except ValidationError as exc:  # a model refused a value no adapter check caught
+            return self.json(first_error(exc).as_json(), status=422)
         except json.JSONDecodeError as exc:
             return self.json(
                 {"error": f"malformed JSON: {exc.msg} at line {exc.lineno}"}, status=400
