@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -60,6 +61,9 @@ class Settings:
     api_keys: Mapping[str, str]
     twilio_auth_token: str | None
     sendgrid_public_key: str | None
+    # Makes context tokens of requests that name their event id repeatable across
+    # retries; random per process when unset (fine for one worker).
+    context_secret: bytes = field(repr=False)
     public_url: str | None
     schema_registry_url: str | None
     max_body_bytes: int
@@ -87,6 +91,8 @@ class Settings:
             api_keys=parse_api_keys(env.get("TOUCHLINE_API_KEYS", "")),
             twilio_auth_token=env.get("TOUCHLINE_TWILIO_AUTH_TOKEN") or None,
             sendgrid_public_key=env.get("TOUCHLINE_SENDGRID_PUBLIC_KEY") or None,
+            context_secret=(env.get("TOUCHLINE_CONTEXT_SECRET") or "").encode()
+            or secrets.token_bytes(32),
             public_url=(env.get("TOUCHLINE_PUBLIC_URL") or "").rstrip("/") or None,
             schema_registry_url=env.get("TOUCHLINE_SCHEMA_REGISTRY_URL") or None,
             max_body_bytes=_int(env, "TOUCHLINE_MAX_BODY_BYTES", 1_048_576),

@@ -116,7 +116,9 @@ def voice_status(form: Mapping[str, str], *, region: str | None, now: datetime) 
     ani_raw, dnis_raw = fields.required("From"), fields.required("To")
     ani, dnis = phone_or_none(ani_raw, region), phone_or_none(dnis_raw, region)
     customer_phone = dnis if outbound else ani
-    if customer_phone is None:
+    context_token = fields.text("ContextToken")
+    if customer_phone is None and context_token is None:
+        # A browser or SIP caller (client:..., sip:...) is known by its context token only.
         raise InputError("To" if outbound else "From", "is not a phone number")
     duration = fields.integer("CallDuration")
     answered = status == "in-progress" or (status == "completed" and (duration or 0) > 0)
@@ -142,7 +144,7 @@ def voice_status(form: Mapping[str, str], *, region: str | None, now: datetime) 
                 duration_seconds=duration,
                 previous_call_id=fields.text("ParentCallSid"),
             ),
-            "context_token": fields.text("ContextToken"),
+            "context_token": context_token,
             "metadata": {
                 **fields.extras(),
                 **({"Direction": form["Direction"]} if "Direction" in form else {}),

@@ -17,6 +17,9 @@ customer, even when it comes from a number the hub has never seen.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
@@ -32,15 +35,24 @@ _GEO_FIELDS = ("latitude", "longitude", "accuracy_m")
 _CHANNELS = {"WEB": Channel.WEB, "MOBILE_APP": Channel.MOBILE_APP}
 
 
-def new_token() -> str:
-    """128 random bits: a token is as good as a login for joining a contact, so it must
-    not be guessable."""
-    return TOKEN_PREFIX + secrets.token_urlsafe(16)
+def new_token(event_id: str | None = None, secret: bytes | None = None) -> str:
+    """A token is as good as a login for joining a contact, so it must not be guessable:
+    128 random bits, or, for a request that names its event id, 128 bits of
+    HMAC-SHA256(secret, event id), so a retried request gets the same token."""
+    if event_id is None or secret is None:
+        return TOKEN_PREFIX + secrets.token_urlsafe(16)
+    digest = hmac.new(secret, event_id.encode(), hashlib.sha256).digest()[:16]
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 @adapter
 def context_request(
-    raw: Any, *, region: str | None, now: datetime, token: str | None = None
+    raw: Any,
+    *,
+    region: str | None,
+    now: datetime,
+    token: str | None = None,
+    secret: bytes | None = None,
 ) -> Interaction:
     if not isinstance(raw, Mapping):
         raise InputError("", "a context must be a JSON object")
@@ -67,7 +79,7 @@ def context_request(
         context = build(
             ContactContext,
             {
-                "token": token or new_token(),
+                "token": token or new_token(event_id, secret),
                 "requested": requested,
                 "latitude": geo.get("latitude"),
                 "longitude": geo.get("longitude"),

@@ -65,6 +65,4 @@ def to_millis(moment: datetime) -> datetime:
         return moment  # already exact: the common case, and it is on every event's path
     # Always the one UTC instance: datetime arithmetic (Avro encoding among it) is much
     # quicker between datetimes that share their tzinfo object.
-    return moment.astimezone(UTC).replace(
-        tzinfo=UTC, microsecond=moment.microsecond // 1000 * 1000
-    )
+    return moment.astimezone(UTC).replace(tzinfo=UTC, microsecond=moment.microsecond // 1000 * 1000)

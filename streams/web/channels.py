@@ -50,7 +50,10 @@ class Contexts(ApiView):
     async def post(self, request: Any) -> Any:
         body = await read_json(request)
         event = web_context.context_request(
-            body, region=settings.default_region, now=datetime.now(UTC)
+            body,
+            region=settings.default_region,
+            now=datetime.now(UTC),
+            secret=settings.context_secret,
         )
         assert event.context is not None
         await publish_events([event], "/touchline/contexts")

@@ -714,6 +714,39 @@ async def test_a_call_presenting_a_context_token_joins_that_context_and_customer
     assert unknown_number in view["phones"]  # the new number is now linked to the customer
 
 
+async def test_a_browser_call_known_only_by_its_token_joins_the_context(
+    hub: Hub, interaction_log: InteractionLog, uid: str
+) -> None:
+    customer = f"c-{uid}"
+    request = {"event_id": f"web-{uid}", "requested": "call", "customer": {"customer_id": customer}}
+    first = await hub.api.request("POST", "/v1/contexts", json=request)
+    retried = await hub.api.request("POST", "/v1/contexts", json=request)
+    assert first[0] == retried[0] == 201, (first, retried)
+    token = first[1]["context_token"]
+    assert retried[1]["context_token"] == token  # a retry gets the same token
+    await eventually(
+        lambda: customer_view(hub, customer),
+        lambda r: r[0] == 200 and [c["token"] for c in r[1]["contexts"]] == [token],
+    )
+    form = {
+        "CallSid": f"CA{uid}web",
+        "CallStatus": "completed",
+        "CallDuration": "30",
+        "Direction": "inbound",
+        "From": "client:web-visitor",  # Twilio Voice from the browser: no number at all
+        "To": "+908501112233",
+        "ContextToken": token,
+    }
+    assert (await post_twilio(hub, "/v1/webhooks/voice/twilio", form)).accepted
+    _, view = await eventually(
+        lambda: customer_view(hub, customer),
+        lambda r: r[0] == 200 and r[1]["contexts"][0]["joined_event_ids"],
+    )
+    assert view["contexts"][0]["joined_event_ids"] == [f"CA{uid}web:completed"]
+    assert view["contacts"]["VOICE"]["inbound"] == 1
+    assert view["phones"] == []
+
+
 async def test_an_unknown_context_token_resolves_by_the_callers_number_instead(
     hub: Hub, interaction_log: InteractionLog, uid: str
 ) -> None:

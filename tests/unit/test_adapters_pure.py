@@ -791,3 +791,12 @@ def test_context_errors_name_the_field(fields: dict[str, Any], field: str) -> No
 def test_a_value_the_model_refuses_is_an_input_error(adapt: Any) -> None:
     with pytest.raises(InputError):
         adapt()
+
+
+def test_a_context_token_for_a_named_event_is_repeatable_and_secret_bound() -> None:
+    first = web_context.new_token("web-1", b"secret-a")
+    assert first == web_context.new_token("web-1", b"secret-a")
+    assert first.startswith("ctx_") and len(first) == len("ctx_") + 22
+    assert first != web_context.new_token("web-2", b"secret-a")
+    assert first != web_context.new_token("web-1", b"secret-b")
+    assert web_context.new_token() != web_context.new_token()  # random without an event id
