@@ -14,6 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import ingest_event  # the same events as the HTTP ingestion run
+
 from streams.client import TouchlineProducer
 from streams.config import Settings
 
@@ -21,22 +23,10 @@ BOOTSTRAP, COUNT = sys.argv[1], int(sys.argv[2])
 CHUNK = 1000
 
 
-def event(i: int) -> dict[str, object]:
-    """The JSON form a channel would send (the same shape as scripts/bench's)."""
-    return {
-        "event_id": f"sdk-{os.getpid()}-{i}",
-        "occurred_at": "2026-11-23T10:15:00Z",
-        "channel": "WEB",
-        "direction": "INBOUND",
-        "customer": {"customer_id": f"bench-{i % 5000}", "phone": f"+90532{1_000_000 + i % 5000}"},
-        "payload": {"type": "Message", "text": "where is my card?"},
-    }
-
-
 async def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    events = [event(i) for i in range(COUNT)]
+    events = [ingest_event(i) for i in range(COUNT)]
     settings = Settings.from_env({"TOUCHLINE_BROKER": BOOTSTRAP})
     async with TouchlineProducer(settings=settings, source="/touchline/bench") as sdk:
         await sdk.send_many(events[:CHUNK])  # connections and metadata warm

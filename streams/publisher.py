@@ -23,6 +23,25 @@ from streams.intake import InputError
 CHUNK = 1000  # validated lines sent, and acknowledged, together
 
 
+class Chunks:
+    """Valid events sent, and acknowledged, CHUNK at a time; counted as accepted."""
+
+    def __init__(self, producer: TouchlineProducer, report: PublishReport) -> None:
+        self.producer = producer
+        self.report = report
+        self.pending: list[Interaction] = []
+
+    async def add(self, event: Interaction) -> None:
+        self.pending.append(event)
+        if len(self.pending) >= CHUNK:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.pending:
+            self.report.accepted += len(await self.producer.send_many(self.pending))
+            self.pending = []
+
+
 @dataclass
 class PublishReport:
     accepted: int = 0
@@ -33,23 +52,19 @@ async def publish_file(path: Path, settings: Settings | None = None) -> PublishR
     report = PublishReport()
     lines = path.read_text(encoding="utf-8").splitlines()
     async with TouchlineProducer(source="/touchline/cli", settings=settings) as producer:
-        chunk: list[Interaction] = []
+        chunk = Chunks(producer, report)
         with tqdm(total=len(lines), unit="line", desc=path.name, disable=None) as progress:
             for number, line in enumerate(lines, start=1):
                 progress.update(1)
                 if not line.strip():
                     continue
                 try:
-                    chunk.append(producer.interaction(json.loads(line)))
+                    await chunk.add(producer.interaction(json.loads(line)))
                 except json.JSONDecodeError as exc:
                     report.rejected.append((number, f"malformed JSON: {exc.msg}"))
                 except InputError as exc:
                     report.rejected.append((number, str(exc)))
-                if len(chunk) >= CHUNK:
-                    report.accepted += len(await producer.send_many(chunk))
-                    chunk = []
-            if chunk:
-                report.accepted += len(await producer.send_many(chunk))
+            await chunk.flush()
     return report
 
 
@@ -88,7 +103,7 @@ async def publish_csv(
     mapping = mapping.with_default_region(producer.settings.default_region)
     total_lines = len(_LINE_BREAK.findall(text)) + (0 if text.endswith(("\n", "\r")) else 1)
     async with producer:
-        chunk: list[Interaction] = []
+        chunk = Chunks(producer, report)
         with tqdm(total=total_lines, unit="line", desc=path.name, disable=None) as progress:
             progress.update(reader.line_num)
             while True:
@@ -110,14 +125,10 @@ async def publish_csv(
                 if not any(cell.strip() for cell in row.values()):
                     continue  # a row of empty cells (",,,,") holds nothing to publish
                 try:
-                    chunk.append(mapping.row(row, now=datetime.now(UTC)))
+                    await chunk.add(mapping.row(row, now=datetime.now(UTC)))
                 except InputError as exc:
                     report.rejected.append((line, str(exc)))
-                if len(chunk) >= CHUNK:
-                    report.accepted += len(await producer.send_many(chunk))
-                    chunk = []
-            if chunk:
-                report.accepted += len(await producer.send_many(chunk))
+            await chunk.flush()
     return report
 
 
