@@ -14,8 +14,10 @@ from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.identity import (
     IdentityError,
     normalise_account,
+    normalise_device,
     normalise_email,
     normalise_phone,
+    normalise_social,
 )
 from streams.domain.links import resolving_identities
 
@@ -39,11 +41,17 @@ def first_error(exc: ValidationError, prefix: str = "") -> InputError:
     return InputError(prefix + location, error["msg"])
 
 
+IDENTITY_FIELDS = ("customer_id", "phone", "email", "account", "device", "social")
+
+
 def normalise_customer(
     raw: Any, default_region: str | None, *, allow_empty: bool = False
 ) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
-        raise InputError("customer", "must be an object with customer_id, phone, email or account")
+        raise InputError(
+            "customer",
+            "must be an object with customer_id, phone, email, account, device or social",
+        )
     customer = dict(raw)
     try:
         if customer.get("phone"):
@@ -56,12 +64,16 @@ def normalise_customer(
             customer["account"] = normalise_account(
                 str(customer["account"]), field="customer.account"
             )
+        if customer.get("device"):
+            customer["device"] = normalise_device(str(customer["device"]), field="customer.device")
+        if customer.get("social"):
+            customer["social"] = normalise_social(str(customer["social"]), field="customer.social")
     except IdentityError as exc:
         raise InputError(exc.field, exc.message) from None
-    if not allow_empty and not any(
-        customer.get(k) for k in ("customer_id", "phone", "email", "account")
-    ):
-        raise InputError("customer", "needs at least one of customer_id, phone, email, account")
+    if not allow_empty and not any(customer.get(k) for k in IDENTITY_FIELDS):
+        raise InputError(
+            "customer", "needs at least one of customer_id, phone, email, account, device, social"
+        )
     return customer
 
 
@@ -136,5 +148,7 @@ def interaction_key(event: Interaction) -> str:
         return event.customer.customer_id
     identities = resolving_identities(event)
     if not identities:
-        raise InputError("customer", "needs at least one of customer_id, phone, email, account")
+        raise InputError(
+            "customer", "needs at least one of customer_id, phone, email, account, device, social"
+        )
     return identities[0]

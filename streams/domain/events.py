@@ -20,10 +20,18 @@ class CustomerRef(Fact):
     phone: str | None = None
     email: str | None = None
     account: str | None = None
+    device: str | None = None
+    social: str | None = None
 
     def identities(self) -> list[tuple[str, str]]:
         """(kind, value) pairs, most specific first."""
-        pairs = [("phone", self.phone), ("email", self.email), ("account", self.account)]
+        pairs = [
+            ("phone", self.phone),
+            ("email", self.email),
+            ("account", self.account),
+            ("device", self.device),
+            ("social", self.social),
+        ]
         return [(kind, value) for kind, value in pairs if value]
 
 

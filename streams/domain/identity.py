@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+import unicodedata
 
 import phonenumbers
 
@@ -150,6 +152,36 @@ def normalise_account(raw: str, field: str = "account") -> str:
     if not (text.isascii() and text.isalnum()):
         raise IdentityError(field, f"{field} may contain only letters A-Z and digits")
     return text
+
+
+_SOCIAL_NETWORK = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+
+
+def normalise_device(raw: str, field: str = "device") -> str:
+    """A device id (app installation, browser fingerprint id) as the channel sent it,
+    trimmed: ids are opaque and often case-sensitive, so nothing else is changed."""
+    if not isinstance(raw, str):
+        raise IdentityError(field, f"{field} must be a string")
+    text = raw.strip()
+    if not text:
+        raise IdentityError(field, f"{field} is empty")
+    if len(text) > 200 or any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise IdentityError(field, f"{field} must be at most 200 printable characters, no spaces")
+    return text
+
+
+def normalise_social(raw: str, field: str = "social") -> str:
+    """A social handle as `network:handle`, lower-cased, without a leading @ on the handle
+    (`Twitter:@AyseY` and `twitter:ayseY` are one identity)."""
+    if not isinstance(raw, str):
+        raise IdentityError(field, f"{field} must be a string")
+    network, sep, handle = unicodedata.normalize("NFKC", raw).strip().partition(":")
+    network, handle = network.strip().casefold(), handle.strip().lstrip("@").casefold()
+    if not sep or not _SOCIAL_NETWORK.match(network) or not handle:
+        raise IdentityError(field, f"{field} must be network:handle, e.g. twitter:ayse")
+    if len(handle) > 100 or any(ch.isspace() for ch in handle):
+        raise IdentityError(field, f"{field} handle must be at most 100 characters, no spaces")
+    return f"{network}:{handle}"
 
 
 def mask_phone(e164: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,11 @@ async def post_form(api: Api, form: dict[str, str], headers: dict[str, str]) -> 
     )
 
 
-def offer(customer: str, phone: str, campaign: str, at: str = "2026-11-23T10:15:00Z") -> dict:
+def offer(customer: str, phone: str, campaign: str, at: str | None = None) -> dict:
+    """An SMS offer presented a few minutes ago: the Twilio reply that answers it is timed
+    by its arrival, and an offer stays open for the response window only."""
     return {
-        "occurred_at": at,
+        "occurred_at": at or (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
         "channel": "SMS",
         "direction": "OUTBOUND",
         "customer": {"customer_id": customer, "phone": phone},

@@ -313,3 +313,38 @@ class TestMasking:
 
     def test_mask_email_after_normalise(self) -> None:
         assert mask_email(normalise_email("Alice@Example.com")) == "a***@example.com"
+
+
+class TestDeviceAndSocialIdentities:
+    def test_device_ids_are_kept_as_sent_but_trimmed(self) -> None:
+        from streams.domain.identity import normalise_device
+
+        assert normalise_device("  iOS-7F3A-b2c1 ") == "iOS-7F3A-b2c1"
+
+    @pytest.mark.parametrize("raw", ["", "   ", "has space", "x" * 201, "tab\there"])
+    def test_unusable_device_ids_are_refused(self, raw: str) -> None:
+        from streams.domain.identity import normalise_device
+
+        with pytest.raises(IdentityError) as caught:
+            normalise_device(raw, field="customer.device")
+        assert caught.value.field == "customer.device"
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            ("Twitter:@AyseY", "twitter:aysey"),
+            (" instagram : ayse.yilmaz ", "instagram:ayse.yilmaz"),
+            ("ｘ:ＡＢＣ", "x:abc"),  # full-width forms fold to ASCII (NFKC)
+        ],
+    )
+    def test_social_handles_are_network_and_folded_handle(self, raw: str, expected: str) -> None:
+        from streams.domain.identity import normalise_social
+
+        assert normalise_social(raw) == expected
+
+    @pytest.mark.parametrize("raw", ["ayse", ":ayse", "twitter:", "twitter:@", "1x:ayse", "x:a b"])
+    def test_malformed_social_handles_are_refused(self, raw: str) -> None:
+        from streams.domain.identity import normalise_social
+
+        with pytest.raises(IdentityError):
+            normalise_social(raw)

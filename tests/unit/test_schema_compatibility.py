@@ -23,11 +23,19 @@ from avro.compatibility import (
 from streams.serialization import MODELS, SchemaCatalog
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
-RELEASED_VERSION = "0.1.0"
+# Every release: the log and the changelogs hold records of each, so the current schemas
+# must read all of them, and each release's readers must read what is written now.
+RELEASES = sorted(
+    (p.name for p in (SCHEMA_DIR / "released").iterdir() if p.is_dir()),
+    key=lambda v: tuple(int(n) for n in v.split(".")),
+)
+RELEASED_VERSION = RELEASES[-1]  # the previous released version
 RELEASED_DIR = SCHEMA_DIR / "released" / RELEASED_VERSION
 
 CURRENT = SchemaCatalog(SCHEMA_DIR)
 RELEASED = SchemaCatalog(RELEASED_DIR)
+CATALOGS = {v: SchemaCatalog(SCHEMA_DIR / "released" / v) for v in RELEASES}
+EVERY_RELEASED_SCHEMA = [(v, name) for v, c in CATALOGS.items() for name in sorted(c.expanded_json)]
 
 
 def apache(expanded_json: str | dict[str, Any]) -> avro.schema.Schema:
@@ -65,18 +73,25 @@ def test_no_released_schema_was_removed() -> None:
     assert set(RELEASED.expanded_json) <= set(CURRENT.expanded_json)
 
 
-@pytest.mark.parametrize("name", sorted(RELEASED.expanded_json))
-def test_backward_compatible_new_reader_reads_old_writer(name: str) -> None:
+def test_every_release_is_checked() -> None:
+    assert RELEASES[:2] == ["0.1.0", "0.2.0"]
+    assert len(EVERY_RELEASED_SCHEMA) >= len(RELEASES) * len(MODELS)
+
+
+@pytest.mark.parametrize(("version", "name"), EVERY_RELEASED_SCHEMA)
+def test_backward_compatible_new_reader_reads_old_writer(version: str, name: str) -> None:
+    released = CATALOGS[version]
     result = compatibility(
-        reader=apache(CURRENT.expanded_json[name]), writer=apache(RELEASED.expanded_json[name])
+        reader=apache(CURRENT.expanded_json[name]), writer=apache(released.expanded_json[name])
     )
     assert result.compatibility is SchemaCompatibilityType.compatible, explain(result)
 
 
-@pytest.mark.parametrize("name", sorted(RELEASED.expanded_json))
-def test_forward_compatible_old_reader_reads_new_writer(name: str) -> None:
+@pytest.mark.parametrize(("version", "name"), EVERY_RELEASED_SCHEMA)
+def test_forward_compatible_old_reader_reads_new_writer(version: str, name: str) -> None:
+    released = CATALOGS[version]
     result = compatibility(
-        reader=apache(RELEASED.expanded_json[name]), writer=apache(CURRENT.expanded_json[name])
+        reader=apache(released.expanded_json[name]), writer=apache(CURRENT.expanded_json[name])
     )
     assert result.compatibility is SchemaCompatibilityType.compatible, explain(result)
 

@@ -116,7 +116,7 @@ DIAL_LIST_ENTRY_LAYOUT = [
 
 INTERACTION_LAYOUT = [
     "c3 01",  # single-object marker
-    "ac 33 fd a5 50 69 6b 9b",  # CRC-64-AVRO of touchline.Interaction (expanded)
+    "cd e7 85 b9 b9 8a 9d bd",  # CRC-64-AVRO of touchline.Interaction (expanded)
     "06 65 2d 31",  # event_id: "e-1"
     AT_VARINT,  # occurred_at (timestamp-millis)
     "00",  # received_at: union branch 0 (null)
@@ -126,6 +126,8 @@ INTERACTION_LAYOUT = [
     "02 1a 2b 39 30 35 33 32 31 32 33 34 35 36 37",  # customer.phone: branch 1, E.164
     "00",  # customer.email: null
     "00",  # customer.account: null
+    "00",  # customer.device: null
+    "00",  # customer.social: null
     "00",  # payload: union branch 0 (touchline.OfferPresented)
     "16 73 70 72 69 6e 67 2d 6c 6f 61 6e",  # payload.campaign_id: "spring-loan"
     "02 06 6f 2d 31",  # payload.offer_id: branch 1, "o-1"
@@ -155,14 +157,33 @@ def test_interaction_bytes_are_pinned(serializer: AvroSerializer) -> None:
     data = serializer.encode_model(offer_presented_sms())
     assert data.hex() == INTERACTION_HEX
     assert data.hex() == (
-        "c301ac33fda550696b9b06652d31c0f2b6fec0680000020208632d3432021a2b3930353332313233"
-        "3435363700000016737072696e672d6c6f616e02066f2d31000000000000"
+        "c301cde785b9b98a9dbd06652d31c0f2b6fec0680000020208632d3432021a2b3930353332313233"
+        "343536370000000000"
+        "16737072696e672d6c6f616e02066f2d31000000000000"
     )
 
 
 def test_pinned_bytes_decode_back(serializer: AvroSerializer) -> None:
     assert serializer.decode_model(bytes.fromhex(DIAL_LIST_ENTRY_HEX)) == dial_list_entry()
     assert serializer.decode_model(bytes.fromhex(INTERACTION_HEX)) == offer_presented_sms()
+
+
+# The same event as release 0.2.0 wrote it: no device or social identity.
+INTERACTION_0_2_0_HEX = (
+    "c301ac33fda550696b9b06652d31c0f2b6fec0680000020208632d3432021a2b3930353332313233"
+    "3435363700000016737072696e672d6c6f616e02066f2d31000000000000"
+)
+
+
+def test_records_of_release_0_2_0_are_read_by_schema_resolution(
+    serializer: AvroSerializer,
+) -> None:
+    old = bytes.fromhex(INTERACTION_0_2_0_HEX)
+    assert old[2:10] != serializer.catalog.fingerprints["touchline.Interaction"]
+    event = serializer.decode_model(old)
+    assert event == offer_presented_sms()
+    assert isinstance(event, Interaction)
+    assert (event.customer.device, event.customer.social) == (None, None)
 
 
 # The same event as release 0.1.0 wrote it: its own fingerprint, none of the later fields.
