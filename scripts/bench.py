@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from streams import records, topics  # noqa: E402
+from streams.domain.customer import CustomerState  # noqa: E402
 from streams.domain.events import (  # noqa: E402
     ContactAttempt,
     CustomerRef,
@@ -384,6 +385,164 @@ async def ingest_run(
     }
 
 
+def view_template(i: int) -> CustomerState:
+    """A customer with a realistic history, folded by the real `evolve`: a profile, a few
+    purchases, contacts on several channels, an offer answered, a complaint now and then."""
+    from decimal import Decimal
+
+    from streams.domain.customer import evolve
+    from streams.domain.events import Complaint, OfferResponse, ProfileUpdate, Purchase
+    from streams.domain.model import OfferResponseKind
+
+    customer = CustomerRef(customer_id=VIEW_ID.format(0), phone=phone_of(i))
+    at = START - timedelta(days=i % 80)
+    payloads: list[tuple[Channel, Direction, object]] = [
+        (
+            Channel.WEB,
+            Direction.INBOUND,
+            ProfileUpdate(
+                fields={
+                    "name": f"Customer {i}",
+                    "birth_date": f"19{60 + i % 40}-0{1 + i % 9}-1{i % 10}",
+                    "city": "Istanbul",
+                    "language": "tr",
+                }
+            ),
+        ),
+        (Channel.SMS, Direction.OUTBOUND, OfferPresented(campaign_id="spring-loan")),
+        (
+            Channel.SMS,
+            Direction.INBOUND,
+            OfferResponse(campaign_id="spring-loan", response=OfferResponseKind.DECLINED),
+        ),
+    ]
+    for n in range(1 + i % 4):
+        payloads.append(
+            (
+                Channel.BRANCH,
+                Direction.INBOUND,
+                Purchase(amount=Decimal(100 + 37 * n), currency="TRY", product=f"p-{n}"),
+            )
+        )
+    for n in range(3 + i % 8):
+        channel = [Channel.VOICE, Channel.EMAIL, Channel.CHAT, Channel.WEB][n % 4]
+        payloads.append((channel, Direction.INBOUND, Message(text="a question")))
+    if i % 5 == 0:
+        payloads.append(
+            (Channel.VOICE, Direction.INBOUND, Complaint(category="billing", severity="high"))
+        )
+    state = CustomerState.new(customer.customer_id or "")
+    for n, (channel, direction, payload) in enumerate(payloads):
+        state = evolve(
+            state,
+            Interaction(
+                event_id=f"view-{i}-{n}",
+                occurred_at=at + timedelta(hours=n),
+                channel=channel,
+                direction=direction,
+                customer=customer,
+                payload=payload,  # type: ignore[arg-type]
+            ),
+        )
+    return state
+
+
+VIEW_ID = "v-{:07d}"
+
+
+async def fill_customers(bootstrap: str, app_id: str, count: int, partitions: int) -> float:
+    """`count` customers straight into the customers table's changelog, as the worker
+    writes them (Avro single-object encoding), so the worker recovers them into RocksDB.
+    200 histories are folded for real; each customer gets one of them under its own id."""
+    topic = f"{app_id}-customers-changelog"
+    await ensure_topics(bootstrap, partitions, internal=(topic,))
+    templates = []
+    placeholder = VIEW_ID.format(0).encode()
+    for i in range(200):
+        encoded = serializer.encode_model(view_template(i))
+        marker = bytes([len(placeholder) * 2]) + placeholder  # Avro string: zig-zag length
+        assert encoded.count(marker) == 1, "the customer id must appear once"
+        templates.append(encoded.split(marker))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        pending = []
+        for n in range(count):
+            key = VIEW_ID.format(n).encode()
+            head, tail = templates[n % len(templates)]
+            value = head + bytes([len(key) * 2]) + key + tail
+            pending.append(await producer.send(topic, value, key=key))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending = []
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+def tree_bytes(root: Path, contains: str) -> int:
+    total = 0
+    for path in root.rglob("*"):
+        if path.is_file() and any(contains in part for part in path.parts):
+            total += path.stat().st_size
+    return total
+
+
+async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dict[str, object]:
+    """GET /v1/customers/{id} on one worker holding `--view-customers` customers: the
+    table is filled through its changelog, recovered by the worker (timed), then read at
+    `--view-rate` requests/s for `--view-seconds` by an open-loop client on the other core."""
+    import subprocess
+
+    app_id = f"bench-views-{uuid.uuid4().hex[:6]}"
+    fill_s = await fill_customers(bootstrap, app_id, args.view_customers, args.partitions)
+    worker = HubWorker(
+        bootstrap,
+        app_id,
+        data / "views-worker",
+        env={"TOUCHLINE_PARTITIONS": str(args.partitions)},
+    )
+    started = time.perf_counter()
+    await asyncio.to_thread(worker.start, 3600)
+    recovery_s = time.perf_counter() - started
+    try:
+        load = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                str(REPO / "scripts" / "view_load.py"),
+                worker.url,
+                str(args.view_rate),
+                str(args.view_seconds),
+                str(args.view_customers),
+                VIEW_ID,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        reads = json.loads(load.stdout.strip().splitlines()[-1])
+    finally:
+        worker.stop()
+    store = tree_bytes(data / "views-worker" / "worker", "customers")
+    return {
+        "customers": args.view_customers,
+        "changelog_fill_s": round(fill_s, 1),
+        "recovery_s": round(recovery_s, 1),
+        "recovery_customers_per_s": round(args.view_customers / recovery_s),
+        "reads": reads,
+        "rocksdb_bytes": store,
+        "rocksdb_bytes_per_customer": round(store / args.view_customers, 1),
+        "state_bytes_per_customer_avro": round(
+            statistics.mean(len(serializer.encode_model(view_template(i))) for i in range(200))
+        ),
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     data = Path(tempfile.mkdtemp(prefix="touchline-bench-"))
     port, controller = free_ports(2)
@@ -413,9 +572,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         }
         result["broker_raw"] = raw
         floor = None
-        if args.only != "ingest":
+        if args.only is None:
             floor = await faust_floor(bootstrap, raw_topic, args.events, data)
             result["faust_floor"] = {"interactions_per_s": floor}
+
+        if args.only == "views":
+            result["views"] = await views_run(args, bootstrap, data)
+            return result
 
         if args.only == "ingest":
             worker = HubWorker(
@@ -458,6 +621,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         result["sms_reply_to_suppression"] = await latency_run(args, bootstrap, worker, counter)
         await counter.stop()
         result["ingest"] = await ingest_run(args, worker, raw)
+        worker = None
+        result["views"] = await views_run(args, bootstrap, data)
     finally:
         if worker is not None:
             worker.stop()
@@ -502,9 +667,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["ingest"],
-        help="run only the broker reference and this part (ingest: the SDK and HTTP batches)",
+        choices=["ingest", "views"],
+        help="run only the broker reference and this part (ingest: the SDK and HTTP "
+        "batches; views: customer view reads with --view-customers in state)",
     )
+    parser.add_argument("--view-customers", type=int, default=1_000_000)
+    parser.add_argument("--view-rate", type=float, default=500.0, help="view reads per second")
+    parser.add_argument("--view-seconds", type=float, default=20.0)
     parser.add_argument("--keep", action="store_true", help="keep the data dir and worker log")
     parser.add_argument(
         "--profile",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +12,17 @@ from typing import Any
 from faust.types import EventT
 
 from streams import metrics, records, topics
-from streams.app import app, customers, identities, policy, serializer, settings, utcnow
+from streams.app import (
+    app,
+    customers,
+    identities,
+    identity_guard,
+    names,
+    policy,
+    serializer,
+    settings,
+    utcnow,
+)
 from streams.domain.customer import CustomerState, new_identities
 from streams.domain.decisions import process
 from streams.domain.events import CampaignTarget, Interaction
@@ -22,6 +33,17 @@ from streams.domain.links import (
     is_context_identity,
     resolving_identities,
 )
+from streams.domain.names import IndexUpdate, Summary, apply_update, index_updates, summary_of
+from streams.domain.resolution import (
+    Command,
+    ProfileMerge,
+    ProfileUnmerge,
+    on_link,
+    on_merge,
+    on_unmerge,
+    redirected,
+)
+from streams.domain.screen_pop import screen_pop_for
 from streams.serialization import DeadLetter, SerializationError
 
 log = logging.getLogger(__name__)
@@ -31,6 +53,8 @@ _duplicates = metrics.events.labels(agent="customer", outcome="duplicate")
 
 IDENTITY_TOPIC = f"{settings.app_id}-{topics.IDENTITY_SUFFIX}"
 CUSTOMER_COMMANDS_TOPIC = f"{settings.app_id}-{topics.CUSTOMER_COMMANDS_SUFFIX}"
+SCREEN_POPS_TOPIC = f"{settings.app_id}-{topics.SCREEN_POPS_SUFFIX}"
+NAME_INDEX_TOPIC = f"{settings.app_id}-{topics.NAME_INDEX_SUFFIX}"
 
 _raw: dict[str, Any] = {
     "key_type": bytes,
@@ -46,6 +70,7 @@ _raw: dict[str, Any] = {
 interactions_topic = app.topic(topics.INTERACTIONS, **_raw)
 customer_commands_topic = app.topic(CUSTOMER_COMMANDS_TOPIC, **_raw)
 identity_topic = app.topic(IDENTITY_TOPIC, **_raw)
+name_index_topic = app.topic(NAME_INDEX_TOPIC, **_raw)
 targets_topic = app.topic(topics.CAMPAIGN_TARGETS, **_raw)
 
 
@@ -94,6 +119,9 @@ async def _fold_customers(stream: Any) -> None:
     async for event in stream.events():
         try:
             fact = _decode(event)
+            if isinstance(fact, ProfileMerge | ProfileUnmerge):
+                await _route_or_command(event, fact)
+                continue
             if not isinstance(fact, Interaction | CampaignTarget):
                 raise SerializationError(
                     f"{type(fact).__name__} does not belong on {event.message.topic}"
@@ -110,9 +138,13 @@ async def _route_or_apply(event: EventT, fact: Interaction | CampaignTarget) -> 
     )
     if customer_id is None:
         assert isinstance(fact, Interaction)
-        identities = resolving_identities(fact)
+        identities = [i for i in resolving_identities(fact) if identity_guard.linkable(i)]
         if not identities:
-            raise SerializationError("interaction names no customer id and no identity")
+            if not resolving_identities(fact):
+                raise SerializationError("interaction names no customer id and no identity")
+            # Only shared or placeholder identities: they never join anyone, so the event
+            # gets a profile of its own instead of one shared by everybody who typed them.
+            identities = [identity_key("event", fact.event_id)]
         await app.producer.send(
             IDENTITY_TOPIC, identities[0].encode(), event.value, None, None, None
         )
@@ -202,6 +234,12 @@ async def _apply(customer_id: str, fact: Interaction | CampaignTarget) -> None:
 
 async def _apply_locked(customer_id: str, fact: Interaction | CampaignTarget) -> None:
     state = state_cache.get(customer_id) or CustomerState.new(customer_id)
+    survivor = redirected(customer_id, state)
+    if survivor is not None:
+        # Merged into another profile: the event belongs to the survivor now.
+        await _send_command_for(survivor, _for_customer(fact, survivor))
+        metrics.events.labels(agent="customer", outcome="redirected").inc()
+        return
     outcome = process(state, fact, policy, utcnow())
     if outcome.duplicate:
         _duplicates.inc()
@@ -210,16 +248,75 @@ async def _apply_locked(customer_id: str, fact: Interaction | CampaignTarget) ->
     # Send first, store last: if a send fails the event is not yet marked as seen, so
     # its redelivery decides again (suppression ids are deterministic, so no harm).
     for kind, value in new_identities(state, outcome.state):
-        link = IdentityLink(
-            identity=identity_key(kind, value), customer_id=customer_id, source_event_id=source
-        )
+        identity = identity_key(kind, value)
+        if not identity_guard.linkable(identity):
+            continue  # shared or placeholder values never link anyone
+        link = IdentityLink(identity=identity, customer_id=customer_id, source_event_id=source)
         await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
     for decision in outcome.decisions:
         await send(records.decision(serializer, decision))
         metrics.decisions.labels(kind=type(decision).__name__).inc()
+    pop = screen_pop_for(fact, customer_id) if isinstance(fact, Interaction) else None
+    if pop is not None:
+        await send(records.screen_pop(serializer, SCREEN_POPS_TOPIC, pop))
+    await _index_names(state, outcome.state)
     customers[customer_id] = outcome.state
     state_cache.put(customer_id, outcome.state)
     _applied.inc()
+
+
+async def _index_names(before: CustomerState | None, after: CustomerState) -> None:
+    for update in index_updates(summary_of(before), summary_of(after)):
+        summary = update.summary.as_json() if update.summary else None
+        value = json.dumps({"customer_id": update.customer_id, "summary": summary}).encode()
+        await app.producer.send(NAME_INDEX_TOPIC, update.token.encode(), value, None, None, None)
+
+
+def _for_customer(
+    fact: Interaction | CampaignTarget, customer_id: str
+) -> Interaction | CampaignTarget:
+    if isinstance(fact, CampaignTarget):
+        return fact.model_copy(update={"customer_id": customer_id})
+    return fact.model_copy(
+        update={"customer": fact.customer.model_copy(update={"customer_id": customer_id})}
+    )
+
+
+async def _send_command_for(customer_id: str, command: Any) -> None:
+    topic = topics.INTERACTIONS if isinstance(command, Interaction) else None
+    value = serializer.encode_model(command, topic)
+    await app.producer.send(CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, None, None, None)
+
+
+async def _route_or_command(event: EventT, command: Command) -> None:
+    key = event.key.decode() if isinstance(event.key, bytes) else event.key
+    if key != command.target_id:
+        await _send_command_for(command.target_id, command)
+        return
+    async with customer_locks.hold(command.target_id):
+        state = state_cache.get(command.target_id)
+        if isinstance(command, ProfileMerge):
+            step = on_merge(state, command, identity_guard, utcnow())
+        else:
+            step = on_unmerge(state, command, utcnow())
+        kind = type(command).__name__
+        if step.note is not None:
+            log.info("%s %s %s: %s", kind, command.step.value, command.target_id, step.note)
+        # Send first, store last, as for events: a redelivered command decides again.
+        for link in step.links:
+            await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
+        for decision in step.decisions:
+            await send(records.decision(serializer, decision))
+            metrics.decisions.labels(kind=type(decision).__name__).inc()
+        for onward in step.commands:
+            await _send_command_for(onward.target_id, onward)
+        if step.state is not None:
+            await _index_names(state, step.state)
+            customers[command.target_id] = step.state
+            state_cache.put(command.target_id, step.state)
+        metrics.events.labels(
+            agent="customer", outcome=f"{kind}.{command.step.value}.{step.note or 'applied'}"
+        ).inc()
 
 
 @app.agent(identity_topic)
@@ -230,7 +327,14 @@ async def identity_agent(stream: Any) -> None:
             fact = _decode(event)
             identity = event.key.decode()
             if isinstance(fact, IdentityLink):
-                identities[identity] = fact.customer_id
+                known = identities.get(identity)
+                holder = known.decode() if isinstance(known, bytes) else known
+                new_holder, merge = on_link(holder, fact, utcnow())
+                if merge is not None:
+                    await _send_command_for(merge.target_id, merge)
+                    metrics.events.labels(agent="identity", outcome="merge_requested").inc()
+                if new_holder != holder:
+                    identities[identity] = new_holder
             elif isinstance(fact, Interaction):
                 known = identities.get(identity)
                 customer_id = known.decode() if isinstance(known, bytes) else known
@@ -259,6 +363,29 @@ async def identity_agent(stream: Any) -> None:
                 raise SerializationError(
                     f"{type(fact).__name__} does not belong on {IDENTITY_TOPIC}"
                 )
+        except Exception as exc:
+            await dead_letter(event, exc)
+
+
+@app.agent(name_index_topic)
+async def name_index_agent(stream: Any) -> None:
+    """Keeps the name index: which customers each name token lists."""
+    async for event in stream.events():
+        try:
+            token = event.key.decode()
+            update = json.loads(event.value)
+            summary = update.get("summary")
+            current = names.get(token)
+            entries = [Summary.from_json(e) for e in json.loads(current)] if current else []
+            entries = apply_update(
+                entries,
+                IndexUpdate(
+                    token=token,
+                    customer_id=str(update["customer_id"]),
+                    summary=Summary.from_json(summary) if summary else None,
+                ),
+            )
+            names[token] = json.dumps([e.as_json() for e in entries]).encode()
         except Exception as exc:
             await dead_letter(event, exc)
 

@@ -12,6 +12,7 @@ from faust.serializers import codecs
 from streams.config import Settings
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import ContactPolicy
+from streams.domain.resolution import IdentityGuard
 from streams.serialization import AvroSerializer, SchemaRegistry, SerializationError
 
 settings = Settings.from_env()
@@ -19,6 +20,7 @@ serializer = AvroSerializer(
     registry=SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
 )
 policy = ContactPolicy(keywords=settings.sms_keywords, response_window=settings.response_window)
+identity_guard = IdentityGuard(blocked=settings.blocked_identities)
 
 
 class _StateCodec(codecs.Codec):
@@ -82,9 +84,13 @@ customers = app.Table("customers", default=None, key_type=str, help="customer_id
 
 identities = app.Table("identities", default=None, key_type=str, help="identity → customer_id")
 
+names = app.Table(
+    "names", default=None, key_type=str, help="name token → JSON list of customer summaries"
+)
+
 # Faust derives table serializers from the types (JSON by default). Keys must be the raw
 # UTF-8 bytes producers use, or partitioning and table routing would hash other bytes.
-for _table, _values in ((customers, _StateCodec()), (identities, "raw")):
+for _table, _values in ((customers, _StateCodec()), (identities, "raw"), (names, "raw")):
     _table.key_serializer = "raw"  # type: ignore[attr-defined]
     _table.value_serializer = _values  # type: ignore[attr-defined]
     # The changelog topic was already made with the JSON defaults; recovery decodes

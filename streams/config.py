@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from streams.domain.identity import normalise_region
+from streams.domain.identity import (
+    IdentityError,
+    normalise_account,
+    normalise_device,
+    normalise_email,
+    normalise_phone,
+    normalise_region,
+    normalise_social,
+)
 from streams.domain.keywords import SmsKeywords
 
 
@@ -48,6 +56,35 @@ def parse_api_keys(raw: str) -> dict[str, str]:
     return keys
 
 
+def parse_blocked_identities(raw: str, default_region: str | None) -> frozenset[str]:
+    """`kind:value,kind:value` → normalised identity keys that must never link profiles
+    (a branch's shared phone, a switchboard number, an agent's own e-mail)."""
+    normalisers = {
+        "phone": lambda v: normalise_phone(v, default_region),
+        "email": normalise_email,
+        "account": normalise_account,
+        "device": normalise_device,
+        "social": normalise_social,
+    }
+    blocked: set[str] = set()
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        kind, _, value = item.partition(":")
+        normalise = normalisers.get(kind.strip().lower())
+        if normalise is None or not value.strip():
+            raise ConfigError(
+                f"TOUCHLINE_BLOCKED_IDENTITIES: {kind!r} is not kind:value with a kind of "
+                + ", ".join(normalisers)
+            )
+        try:
+            blocked.add(f"{kind.strip().lower()}:{normalise(value.strip())}")
+        except IdentityError as exc:
+            raise ConfigError(f"TOUCHLINE_BLOCKED_IDENTITIES: {exc.message}") from None
+    return frozenset(blocked)
+
+
 @dataclass(frozen=True)
 class Settings:
     broker: str | None
@@ -69,6 +106,7 @@ class Settings:
     max_body_bytes: int
     response_window: timedelta
     sms_keywords: SmsKeywords = field(repr=False)
+    blocked_identities: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -98,4 +136,8 @@ class Settings:
             max_body_bytes=_int(env, "TOUCHLINE_MAX_BODY_BYTES", 1_048_576),
             response_window=timedelta(days=_int(env, "TOUCHLINE_RESPONSE_WINDOW_DAYS", 7)),
             sms_keywords=SmsKeywords.from_env(env),
+            blocked_identities=parse_blocked_identities(
+                env.get("TOUCHLINE_BLOCKED_IDENTITIES", ""),
+                _region(env.get("TOUCHLINE_DEFAULT_REGION")),
+            ),
         )

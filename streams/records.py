@@ -10,6 +10,7 @@ from streams.domain.decisions import Decision, DialListEntry, DialListRemoval, S
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
 from streams.domain.model import campaign_key
+from streams.domain.screen_pop import ScreenPop
 from streams.intake import interaction_key
 from streams.serialization import AvroSerializer, DeadLetter
 
@@ -96,6 +97,22 @@ def identity_link(serializer: AvroSerializer, topic: str, link: IdentityLink) ->
         key=link.identity.encode(),
         value=serializer.encode_model(link),
         headers=[],
+    )
+
+
+def screen_pop(serializer: AvroSerializer, topic: str, pop: ScreenPop) -> Record:
+    """A pop on the internal `{app_id}-screen-pops` topic, keyed by the agent it is for."""
+    return Record(
+        topic=topic,
+        key=pop.agent_id.encode(),
+        value=serializer.encode_model(pop, topic),
+        headers=cloudevents.headers(
+            event_id=f"{pop.event_id}:screen-pop:{pop.agent_id}",
+            event_type="touchline.screen-pop",
+            source="/touchline/worker",
+            time=pop.occurred_at,
+            subject=pop.customer_id,
+        ),
     )
 
 

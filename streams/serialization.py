@@ -24,6 +24,8 @@ from streams.domain.decisions import DialListEntry, Suppression
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
 from streams.domain.model import Fact, to_millis
+from streams.domain.resolution import ProfileMerge, ProfileUnmerge
+from streams.domain.screen_pop import ScreenPop
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -66,6 +68,9 @@ MODELS: dict[str, type[BaseModel]] = {
         CustomerState,
         DeadLetter,
         IdentityLink,
+        ScreenPop,
+        ProfileMerge,
+        ProfileUnmerge,
     )
 }
 

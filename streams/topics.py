@@ -13,3 +13,7 @@ COMPACTED_TOPICS = frozenset({DIAL_LIST})
 # re-keyed by customer id for the customer agent. Prefixed by the app id.
 IDENTITY_SUFFIX = "identity"
 CUSTOMER_COMMANDS_SUFFIX = "customer-commands"
+# Screen pops, keyed by agent id; every worker reads them all to reach any agent's browser.
+SCREEN_POPS_SUFFIX = "screen-pops"
+# The name index behind search: name token → the customers whose name has it (JSON).
+NAME_INDEX_SUFFIX = "name-index"

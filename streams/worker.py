@@ -16,10 +16,12 @@ def run_worker(loglevel: str = "warning") -> None:
     from streams.app import app, settings
     from streams.kafka.admin import ensure_topics
     from streams.web import (  # noqa: F401
+        agent_desktop,
         campaigns,
         channels,
         customers,
         health,
+        identities,
         interactions,
         publishing,
         sendgrid,
@@ -27,7 +29,12 @@ def run_worker(loglevel: str = "warning") -> None:
     )
 
     Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
-    internal = (agents.IDENTITY_TOPIC, agents.CUSTOMER_COMMANDS_TOPIC)
+    internal = (
+        agents.IDENTITY_TOPIC,
+        agents.CUSTOMER_COMMANDS_TOPIC,
+        agents.SCREEN_POPS_TOPIC,
+        agents.NAME_INDEX_TOPIC,
+    )
     replication = int(os.environ.get("TOUCHLINE_REPLICATION_FACTOR", "1"))
     asyncio.run(
         ensure_topics(settings.bootstrap_servers, settings.partitions, internal, replication)

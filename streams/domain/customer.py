@@ -7,14 +7,35 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
+from streams.domain.contact_history import (
+    OPEN,
+    REPEAT_WITHIN_DAY,
+    REPEAT_WITHIN_WEEK,
+    ContactDays,
+    TimelineEntry,
+    complaint_status,
+    count_day,
+    epoch_day,
+    insert_entry,
+    previous_inbound,
+    timeline_entry,
+)
 from streams.domain.events import (
     CampaignTarget,
     Complaint,
     Interaction,
+    Message,
     OfferPresented,
     OfferResponse,
     OptOut,
+    ProfileUpdate,
     Purchase,
+)
+from streams.domain.flags import (
+    DEFAULT_ABUSE_LEXICON,
+    AbuseLexicon,
+    ComplaintRecord,
+    record_complaint,
 )
 from streams.domain.links import CONTEXT_KIND
 from streams.domain.model import (
@@ -24,6 +45,21 @@ from streams.domain.model import (
     Int32,
     OfferResponseKind,
     SuppressionReason,
+)
+from streams.domain.profile import (
+    ConsentRecord,
+    Profile,
+    ProfileValue,
+    apply_profile_update,
+    withdraw_marketing,
+)
+from streams.domain.purchases import (
+    MAX_PRODUCT_CHARS,
+    CurrencyTotal,
+    PurchaseRecord,
+    add_product,
+    add_to_totals,
+    money,
 )
 
 # Bounds keep one customer's state small enough to read and write on every event.
@@ -98,6 +134,33 @@ class SuppressionRecord(Fact):
         return not self.channels or channel in self.channels
 
 
+class MergeRecord(Fact):
+    """A profile folded into this one, and what `merge.split` needs to take it out again:
+    what came from it (`added`: namespaced keys such as `phone:+90...`, `offer:<event id>`),
+    and the survivor's own values and entries the merge replaced or pushed out."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+    absorbed_customer_id: str
+    merge_event_id: str
+    merged_at: AwareDatetime
+    absorbed_events_applied: int = 0
+    added: tuple[str, ...] = ()
+    prior_moments: dict[str, AwareDatetime | None] = Field(default_factory=dict)
+    prior_last_purchase: PurchaseRecord | None = None
+    prior_profile: dict[str, ProfileValue] = Field(default_factory=dict)
+    prior_consents: tuple[ConsentRecord, ...] = ()
+    prior_targets: tuple[TargetRecord, ...] = ()
+    evicted_offers: tuple[OfferRecord, ...] = ()
+    evicted_contexts: tuple[ContextRecord, ...] = ()
+    evicted_complaints: tuple[ComplaintRecord, ...] = ()
+    evicted_timeline: tuple[TimelineEntry, ...] = ()
+    evicted_days: dict[str, ContactDays] = Field(default_factory=dict)
+    added_digests: bytes = b""
+
+
 class CustomerState(Fact):
     model_config = ConfigDict(
         frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
@@ -122,10 +185,32 @@ class CustomerState(Fact):
     recent_event_digests: bytes = b""
     events_applied: int = 0
     contexts: tuple[ContextRecord, ...] = ()
+    devices: tuple[str, ...] = ()
+    social: tuple[str, ...] = ()
+    profile: Profile = Field(default_factory=Profile)
+    consents: tuple[ConsentRecord, ...] = ()
+    customer_since: AwareDatetime | None = None
+    purchase_totals: dict[str, CurrencyTotal] = Field(default_factory=dict)
+    last_purchase: PurchaseRecord | None = None
+    products: tuple[str, ...] = ()
+    contact_days: dict[str, ContactDays] = Field(default_factory=dict)
+    complaints: tuple[ComplaintRecord, ...] = ()
+    abusive_count: Int32 = 0
+    last_abusive_at: AwareDatetime | None = None
+    timeline: tuple[TimelineEntry, ...] = ()
+    merged_into: str | None = None
+    merged_into_event_id: str | None = None
+    merged_into_at: AwareDatetime | None = None
+    merges: tuple[MergeRecord, ...] = ()
 
     @classmethod
     def new(cls, customer_id: str) -> CustomerState:
         return cls(customer_id=customer_id)
+
+    def consent(self, channel: Channel, purpose: str) -> ConsentRecord | None:
+        return next(
+            (c for c in self.consents if c.channel == channel and c.purpose == purpose), None
+        )
 
     def has_seen(self, event_id: str) -> bool:
         window, digest = self.recent_event_digests, event_digest(event_id)
@@ -199,9 +284,23 @@ def counts_as_contact(event: Interaction) -> bool:
 
 
 def _touch(state: CustomerState, event: Interaction) -> dict[str, object]:
-    """Identity, contact-count and bookkeeping changes every interaction makes."""
+    """Identity, contact-history and bookkeeping changes every interaction makes."""
     ref = event.customer
-    stats = state.contacts.get(event.channel.value, ChannelContacts())
+    channel = event.channel.value
+    stats = state.contacts.get(channel, ChannelContacts())
+    update: dict[str, object] = {
+        "phones": _add_identity(state.phones, ref.phone),
+        "emails": _add_identity(state.emails, ref.email),
+        "accounts": _add_identity(state.accounts, ref.account),
+        "devices": _add_identity(state.devices, ref.device),
+        "social": _add_identity(state.social, ref.social),
+        "first_seen_at": _earlier(state.first_seen_at, event.occurred_at),
+        "last_seen_at": _later(state.last_seen_at, event.occurred_at),
+        "recent_event_digests": (state.recent_event_digests + event_digest(event.event_id))[
+            -DEDUP_WINDOW * DIGEST_BYTES :
+        ],
+        "events_applied": state.events_applied + 1,
+    }
     if counts_as_contact(event):
         inbound = event.direction is Direction.INBOUND
         stats = ChannelContacts(
@@ -209,18 +308,33 @@ def _touch(state: CustomerState, event: Interaction) -> dict[str, object]:
             outbound=stats.outbound + (0 if inbound else 1),
             last_contact_at=_later(stats.last_contact_at, event.occurred_at),
         )
-    return {
-        "phones": _add_identity(state.phones, ref.phone),
-        "emails": _add_identity(state.emails, ref.email),
-        "accounts": _add_identity(state.accounts, ref.account),
-        "first_seen_at": _earlier(state.first_seen_at, event.occurred_at),
-        "last_seen_at": _later(state.last_seen_at, event.occurred_at),
-        "contacts": {**state.contacts, event.channel.value: stats},
-        "recent_event_digests": (state.recent_event_digests + event_digest(event.event_id))[
-            -DEDUP_WINDOW * DIGEST_BYTES :
-        ],
-        "events_applied": state.events_applied + 1,
-    }
+        update.update(_contact_history(state, event, inbound))
+    update["contacts"] = {**state.contacts, channel: stats}
+    return update
+
+
+def _contact_history(state: CustomerState, event: Interaction, inbound: bool) -> dict[str, object]:
+    """The contact on its day's count and in the timeline. Whether it repeats an earlier
+    contact is decided now, against the timeline as it is."""
+    entry = timeline_entry(event)
+    gap = None
+    if inbound:
+        previous = previous_inbound(state.timeline, entry)
+        gap = None if previous is None else event.occurred_at - previous
+    channel = event.channel.value
+    days = count_day(
+        state.contact_days.get(channel, ContactDays()),
+        epoch_day(event.occurred_at),
+        inbound=inbound,
+        repeat_24h=gap is not None and gap <= REPEAT_WITHIN_DAY,
+        repeat_7d=gap is not None and gap <= REPEAT_WITHIN_WEEK,
+    )
+    update: dict[str, object] = {"contact_days": {**state.contact_days, channel: days}}
+    # A redelivery from beyond the de-duplication window is counted again (as it always
+    # was), but the timeline shows one contact once.
+    if not any(e.event_id == entry.event_id for e in state.timeline):
+        update["timeline"] = insert_entry(state.timeline, entry)
+    return update
 
 
 def record_response(
@@ -257,11 +371,18 @@ def record_response(
     return state.model_copy(update={"offers": offers})
 
 
-def record_opt_out(state: CustomerState, channels: tuple[Channel, ...]) -> CustomerState:
+def record_opt_out(
+    state: CustomerState, channels: tuple[Channel, ...], event: Interaction | None = None
+) -> CustomerState:
+    """Opt the customer out of `channels` (every channel when empty). Given the event
+    that said so, marketing consent on those channels is withdrawn too, naming it."""
+    consents = state.consents
+    if event is not None:
+        consents = withdraw_marketing(consents, channels, event.occurred_at, event.event_id)
     if not channels:
-        return state.model_copy(update={"opted_out_all": True})
+        return state.model_copy(update={"opted_out_all": True, "consents": consents})
     merged = tuple(sorted(set(state.opted_out_channels) | set(channels)))
-    return state.model_copy(update={"opted_out_channels": merged})
+    return state.model_copy(update={"opted_out_channels": merged, "consents": consents})
 
 
 def record_delivery(state: CustomerState, message_id: str, status: str) -> CustomerState:
@@ -312,6 +433,8 @@ def new_identities(before: CustomerState, after: CustomerState) -> list[tuple[st
         ("phone", before.phones, after.phones),
         ("email", before.emails, after.emails),
         ("account", before.accounts, after.accounts),
+        ("device", before.devices, after.devices),
+        ("social", before.social, after.social),
         (
             CONTEXT_KIND,
             tuple(c.token for c in before.contexts),
@@ -322,8 +445,14 @@ def new_identities(before: CustomerState, after: CustomerState) -> list[tuple[st
     return found
 
 
-def evolve(state: CustomerState, fact: Interaction | CampaignTarget) -> CustomerState:
-    """Fold one fact into the customer's state. Pure; a fact already seen changes nothing."""
+def evolve(
+    state: CustomerState,
+    fact: Interaction | CampaignTarget,
+    *,
+    lexicon: AbuseLexicon = DEFAULT_ABUSE_LEXICON,
+) -> CustomerState:
+    """Fold one fact into the customer's state. Pure; a fact already seen changes nothing.
+    `lexicon` names the words that mark an inbound message as abusive."""
     if isinstance(fact, CampaignTarget):
         return _evolve_target(state, fact)
     if state.has_seen(fact.event_id):
@@ -349,23 +478,64 @@ def evolve(state: CustomerState, fact: Interaction | CampaignTarget) -> Customer
         case OfferResponse():
             return record_response(state, payload.campaign_id, payload.response, fact)
         case Complaint():
-            return state.model_copy(
-                update={
-                    "complaint_count": state.complaint_count + 1,
-                    "last_complaint_at": _later(state.last_complaint_at, fact.occurred_at),
-                }
-            )
+            return _record_complaint(state, fact, payload)
         case OptOut():
-            return record_opt_out(state, tuple(payload.channels))
+            return record_opt_out(state, tuple(payload.channels), fact)
         case Purchase():
+            return _record_purchase(state, fact, payload)
+        case ProfileUpdate():
+            profile, consents = apply_profile_update(
+                state.profile, state.consents, payload.fields, fact.occurred_at, fact.event_id
+            )
+            if profile is state.profile and consents is state.consents:
+                return state
+            return state.model_copy(update={"profile": profile, "consents": consents})
+        case Message() if fact.direction is Direction.INBOUND and lexicon:
+            if not lexicon.matches(payload.text):
+                return state
+            # Only that it happened is kept: the words are the customer's personal data.
             return state.model_copy(
                 update={
-                    "purchase_count": state.purchase_count + 1,
-                    "last_purchase_at": _later(state.last_purchase_at, fact.occurred_at),
+                    "abusive_count": state.abusive_count + 1,
+                    "last_abusive_at": _later(state.last_abusive_at, fact.occurred_at),
                 }
             )
         case _:
             return state
+
+
+def _record_complaint(
+    state: CustomerState, event: Interaction, payload: Complaint
+) -> CustomerState:
+    complaints, new = record_complaint(state.complaints, event, payload)
+    update: dict[str, object] = {"complaints": complaints}
+    if new:
+        update["complaint_count"] = state.complaint_count + 1
+    # News that a complaint was resolved is not a complaint of its own.
+    if new or complaint_status(event) == OPEN:
+        update["last_complaint_at"] = _later(state.last_complaint_at, event.occurred_at)
+    return state.model_copy(update=update)
+
+
+def _record_purchase(state: CustomerState, event: Interaction, payload: Purchase) -> CustomerState:
+    product = (payload.product or "").strip()[:MAX_PRODUCT_CHARS] or None
+    record = PurchaseRecord(
+        at=event.occurred_at,
+        amount=money(payload.amount),
+        currency=payload.currency,
+        product=product,
+        event_id=event.event_id,
+    )
+    update: dict[str, object] = {
+        "purchase_count": state.purchase_count + 1,
+        "last_purchase_at": _later(state.last_purchase_at, event.occurred_at),
+        "customer_since": _earlier(state.customer_since, event.occurred_at),
+        "purchase_totals": add_to_totals(state.purchase_totals, payload.currency, payload.amount),
+        "products": add_product(state.products, product),
+    }
+    if record.later_than(state.last_purchase):
+        update["last_purchase"] = record
+    return state.model_copy(update=update)
 
 
 def _evolve_target(state: CustomerState, target: CampaignTarget) -> CustomerState:

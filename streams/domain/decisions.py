@@ -126,7 +126,10 @@ def process(
     if isinstance(fact, Interaction):
         folded, suppressions = _interpret(folded, fact, policy, decided_at)
     listed_before = state.dial_list_campaigns()
-    dial_changes = _dial_list_changes(listed_before, folded, fact, suppressions)
+    because = fact.event_id if isinstance(fact, Interaction) else fact.upload_id
+    dial_changes = dial_list_changes(
+        listed_before, folded, because=because, suppressions=suppressions
+    )
     return Outcome(folded, (*suppressions, *dial_changes))
 
 
@@ -256,14 +259,16 @@ def _suppress(
     return state.model_copy(update={"suppressions": tuple(records)}), decisions
 
 
-def _dial_list_changes(
+def dial_list_changes(
     listed_before: dict[str, TargetRecord],
     state: CustomerState,
-    fact: Interaction | CampaignTarget,
+    *,
+    because: str,
     suppressions: list[Suppression],
 ) -> list[DialListEntry | DialListRemoval]:
-    """The dial list is derived: targets minus suppressions. Emit only what changed."""
-    listed_after = state.dial_list_campaigns()
+    """The dial list is derived: targets minus suppressions. Emit only what changed; a
+    removal names the suppression that caused it, else `because` (the fact's id)."""
+    listed_after = {} if state.merged_into is not None else state.dial_list_campaigns()
     changes: list[DialListEntry | DialListRemoval] = []
     for campaign_id, target in listed_after.items():
         if listed_before.get(campaign_id) != target:
@@ -279,10 +284,11 @@ def _dial_list_changes(
             )
     cause = {s.campaign_id: s.suppression_id for s in suppressions}
     for campaign_id in listed_before.keys() - listed_after.keys():
-        because = cause.get(campaign_id) or (
-            fact.event_id if isinstance(fact, Interaction) else fact.upload_id
-        )
         changes.append(
-            DialListRemoval(campaign_id=campaign_id, customer_id=state.customer_id, because=because)
+            DialListRemoval(
+                campaign_id=campaign_id,
+                customer_id=state.customer_id,
+                because=cause.get(campaign_id) or because,
+            )
         )
     return changes

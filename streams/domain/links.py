@@ -16,6 +16,9 @@ class IdentityLink(Fact):
     identity: str
     customer_id: str
     source_event_id: str
+    # Set when a merge or an unmerge moves the identity: it then moves without asking
+    # for another merge.
+    merge_id: str | None = None
 
 
 def identity_key(kind: str, value: str) -> str:
@@ -42,7 +45,15 @@ def is_context_identity(identity: str) -> bool:
     return identity.startswith(CONTEXT_KIND + ":")
 
 
+ANONYMOUS_PREFIX = "anon-"
+
+
+def is_anonymous(customer_id: str) -> bool:
+    """A profile the hub made up for an identity no customer id came with."""
+    return customer_id.startswith(ANONYMOUS_PREFIX)
+
+
 def anonymous_customer_id(identity: str) -> str:
     """A stable id for an identity never linked to a customer, so its history is kept
     together; derived by hash so the id itself carries no personal data."""
-    return "anon-" + str(uuid.uuid5(_ANONYMOUS_NS, identity))
+    return ANONYMOUS_PREFIX + str(uuid.uuid5(_ANONYMOUS_NS, identity))

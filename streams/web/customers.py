@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.app import app, customers
 from streams.domain.customer import CustomerState
-from streams.domain.model import Channel
+from streams.domain.single_view import single_customer_view
 from streams.web.base import ApiView
 
 
-def customer_view(state: CustomerState) -> dict[str, Any]:
-    view = state.model_dump(mode="json", exclude={"recent_event_digests"})
-    view["dial_lists"] = sorted(state.dial_list_campaigns())
-    view["suppressed_campaigns"] = sorted(
-        {s.campaign_id for s in state.suppressions if s.covers(Channel.VOICE)}
-    )
-    return view
+def customer_view(state: CustomerState, now: datetime | None = None) -> dict[str, Any]:
+    """The 360 view as JSON (shape: `streams.domain.single_view`). Ages, windowed counts,
+    scores and alerts are relative to `now`, the current time unless given."""
+    return single_customer_view(state, now or datetime.now(UTC))
 
 
 async def _ensure_partition_metadata() -> None:

@@ -25,6 +25,7 @@ from streams.domain.events import (
 )
 from streams.domain.links import IdentityLink, anonymous_customer_id
 from streams.domain.model import Channel, OfferResponseKind, SuppressionReason
+from streams.domain.resolution import MergeStep, ProfileMerge
 from streams.serialization import DeadLetter
 from tests.factories import CUSTOMER, PHONE, T0, interaction, offer, target
 
@@ -430,13 +431,37 @@ class TestIdentityAgent:
         assert logged.channel is identities.changelog_topic
         assert (logged.key, logged.value) == (identity.encode(), CUSTOMER.encode())
 
-    async def test_a_newer_link_wins(self, sent: SentRecords) -> None:
+    async def test_a_link_to_another_profile_asks_for_a_merge(self, sent: SentRecords) -> None:
         identity = f"phone:{PHONE}"
         async with running(agents.identity_agent, agents.IDENTITY_TOPIC) as agent:
-            for customer_id in ("c-old", CUSTOMER):
+            for customer_id in ("c-first", CUSTOMER):
                 link = IdentityLink(identity=identity, customer_id=customer_id, source_event_id="e")
                 await deliver(agent, avro(link), identity.encode())
+        # The profile that had the number first keeps it, and absorbs the other.
+        assert identity_of(identity) == "c-first"
+        (request,) = sent.calls
+        assert (request.topic, request.key) == (agents.CUSTOMER_COMMANDS_TOPIC, CUSTOMER.encode())
+        merge = decoded(request)
+        assert isinstance(merge, ProfileMerge)
+        assert (merge.survivor_id, merge.absorbed_id, merge.step) == (
+            "c-first",
+            CUSTOMER,
+            MergeStep.REQUESTED,
+        )
+
+    async def test_links_of_a_merge_move_the_identity(self, sent: SentRecords) -> None:
+        identity = f"phone:{PHONE}"
+        async with running(agents.identity_agent, agents.IDENTITY_TOPIC) as agent:
+            for customer_id, merge_id in (("c-first", None), (CUSTOMER, "m-1")):
+                link = IdentityLink(
+                    identity=identity,
+                    customer_id=customer_id,
+                    source_event_id="e",
+                    merge_id=merge_id,
+                )
+                await deliver(agent, avro(link), identity.encode())
         assert identity_of(identity) == CUSTOMER
+        assert sent.calls == []
 
     async def test_unknown_identity_gets_a_stable_anonymous_id(self, sent: SentRecords) -> None:
         identity = f"phone:{OTHER_PHONE}"

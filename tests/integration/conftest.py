@@ -1,51 +1,12 @@
-"""Fixtures for tests on the real broker: one local Kafka for the whole session."""
+"""Fixtures of the tests on the real broker (the broker itself: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
-from streams.kafka.admin import ensure_topics
-from streams.kafka.local import LocalKafka, LocalKafkaError
-from tests.hub import free_ports
 from tests.integration.adapter_contract import InteractionLog
-
-
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    port, controller_port = free_ports(2)
-    broker = LocalKafka(
-        tmp_path_factory.mktemp("kafka-data"), port=port, controller_port=controller_port
-    )
-    try:
-        broker.start()
-    except LocalKafkaError as exc:
-        # Never skip: the integration suite is only meaningful on the real broker.
-        pytest.fail(f"the local Kafka broker could not start: {exc}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-@pytest.fixture(scope="session")
-async def topics_ready(kafka: LocalKafka) -> str:
-    await ensure_topics(kafka.bootstrap, partitions=8)
-    return kafka.bootstrap
-
-
-@pytest.fixture
-def uid() -> str:
-    return uuid.uuid4().hex[:8]
-
-
-@pytest.fixture(scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 @pytest.fixture(scope="module")

@@ -198,6 +198,8 @@ def test_interaction_is_readable_by_avro_java(
         "phone": "+905321234567",
         "email": None,
         "account": None,
+        "device": None,
+        "social": None,
     }
     assert record["payload"] == {"campaign_id": "spring-loan", "offer_id": "o-1"}
     assert record["metadata"] == {"city": "İzmir"}

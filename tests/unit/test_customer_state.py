@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from streams.domain.contact_history import CONTACT_DAYS, MAX_TIMELINE
 from streams.domain.customer import (
     DEDUP_WINDOW,
     DIGEST_BYTES,
@@ -18,11 +19,13 @@ from streams.domain.customer import (
     MAX_OFFERS,
     ChannelContacts,
     CustomerState,
+    counts_as_contact,
     event_digest,
     evolve,
 )
 from streams.domain.decisions import ContactPolicy, Decision, process
 from streams.domain.events import (
+    Call,
     CampaignTarget,
     Complaint,
     ContactAttempt,
@@ -35,11 +38,16 @@ from streams.domain.events import (
     ProfileUpdate,
     Purchase,
 )
+from streams.domain.flags import MAX_COMPLAINTS
 from streams.domain.model import Channel, Direction, OfferResponseKind
+from streams.domain.profile import MAX_EXTRA_FIELDS
+from streams.domain.purchases import MAX_PRODUCTS
+from streams.serialization import AvroSerializer
 from tests.factories import CUSTOMER, PHONE, T0, interaction, target
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 POLICY = ContactPolicy()
+SERIALIZER = AvroSerializer()
 
 Fact = Interaction | CampaignTarget
 
@@ -417,6 +425,44 @@ TEXTS = [
     "İPTAL",
     "call me tomorrow",
     "",
+    "you idiot",
+    "Aptalsın!",
+    "ИДИОТ",
+]
+# Profile fields of every kind: known details (valid and not), consents, a balance,
+# and fields no rule knows.
+PROFILE_FIELDS = [
+    "city",
+    "name",
+    "first_name",
+    "birth_date",
+    "timezone",
+    "preferred_channel",
+    "consent.SMS.marketing",
+    "consent.ALL.service",
+    "overdue_amount",
+    "loyalty_tier",
+]
+PROFILE_VALUES = [
+    "",
+    "Ankara",
+    "1990-05-17",
+    "not a date",
+    "Europe/Istanbul",
+    "Mars/Olympus_Mons",
+    "SMS",
+    "granted",
+    "withdrawn",
+    "120.50",
+    "0",
+]
+METADATA: list[dict[str, str]] = [
+    {},
+    {"complaint_id": "k-1"},
+    {"complaint_id": "k-1", "complaint_status": "RESOLVED"},
+    {"complaint_id": "k-2", "complaint_status": "OPEN"},
+    {"topic": "billing"},
+    {"agent_id": "agent-7", "reason": "card"},
 ]
 ZONES = [UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=3, minutes=30))]
 
@@ -445,14 +491,33 @@ payloads = st.one_of(
         amount=st.decimals(min_value=0, max_value=100_000, places=2),
         currency=st.sampled_from(["TRY", "EUR", "AMD"]),
     ),
-    st.builds(ProfileUpdate, fields=st.dictionaries(st.sampled_from(["city", "name"]), st.text())),
+    st.builds(
+        ProfileUpdate,
+        fields=st.dictionaries(
+            st.sampled_from(PROFILE_FIELDS),
+            st.sampled_from(PROFILE_VALUES) | st.text(max_size=8),
+            max_size=4,
+        ),
+    ),
     st.builds(OptOut, channels=st.lists(st.sampled_from(Channel), unique=True, max_size=3)),
+)
+
+
+calls = st.none() | st.builds(
+    Call,
+    call_id=st.sampled_from(["CA1", "CA2"]),
+    status=st.sampled_from(["ringing", "completed", "no-answer"]),
+    agent_id=st.none() | st.just("agent-9"),
 )
 
 
 @st.composite
 def histories(
-    draw: st.DrawFn, max_size: int = 30, one_upload_per_campaign: bool = False
+    draw: st.DrawFn,
+    max_size: int = 30,
+    one_upload_per_campaign: bool = False,
+    customer_id: str = CUSTOMER,
+    prefix: str = "e",
 ) -> list[Fact]:
     """A realistic history of one customer: interactions on every channel, with unique
     event ids, mixed with campaign target uploads."""
@@ -468,26 +533,30 @@ def histories(
             result.append(
                 CampaignTarget(
                     campaign_id=campaign_id,
-                    customer_id=CUSTOMER,
+                    customer_id=customer_id,
                     phone=draw(st.none() | st.sampled_from(PHONES)),
                     priority=draw(st.integers(0, 5)),
                     uploaded_at=draw(moments),
-                    upload_id=f"u-{i}",
+                    upload_id=f"u-{prefix}-{i}",
                 )
             )
             continue
         result.append(
             Interaction(
-                event_id=f"e-{i}",
+                event_id=f"{prefix}-{i}",
                 occurred_at=draw(moments),
                 channel=draw(st.sampled_from(Channel)),
                 direction=draw(st.sampled_from(Direction)),
                 customer=CustomerRef(
-                    customer_id=CUSTOMER,
+                    customer_id=customer_id,
                     phone=draw(st.sampled_from(PHONES)),
                     email=draw(st.sampled_from(EMAILS)),
+                    device=draw(st.sampled_from([None, "dev-1", "dev-2"])),
+                    social=draw(st.sampled_from([None, "twitter:ayse"])),
                 ),
                 payload=draw(payloads),
+                metadata=draw(st.sampled_from(METADATA)),
+                call=draw(calls),
             )
         )
     return result
@@ -548,8 +617,26 @@ def test_state_is_serialisable_and_counts_every_interaction(history: list[Fact])
     state = fold(history)
     interactions = [f for f in history if isinstance(f, Interaction)]
     assert state.events_applied == len(interactions)
-    assert sum(c.inbound + c.outbound for c in state.contacts.values()) == len(interactions)
+    contacts = [i for i in interactions if counts_as_contact(i)]
+    assert sum(c.inbound + c.outbound for c in state.contacts.values()) == len(contacts)
     assert CustomerState.model_validate_json(state.model_dump_json()) == state
+    # The Avro schema and the model agree field for field: the table stores it so.
+    assert SERIALIZER.decode_model(SERIALIZER.encode_model(state)) == state
+
+
+@PROPERTY
+@given(history=histories())
+def test_every_bound_holds(history: list[Fact]) -> None:
+    state = fold(history * 3)  # redelivered whole, twice: nothing grows past its bound
+    assert len(state.timeline) <= MAX_TIMELINE
+    assert len(state.complaints) <= MAX_COMPLAINTS
+    assert len(state.products) <= MAX_PRODUCTS
+    assert len(state.profile.extra) <= MAX_EXTRA_FIELDS
+    for days in state.contact_days.values():
+        assert list(days.days) == sorted(set(days.days))
+        assert not days.days or days.days[-1] - days.days[0] < CONTACT_DAYS
+    assert [e.order for e in state.timeline] == sorted(e.order for e in state.timeline)
+    assert len({e.event_id for e in state.timeline}) == len(state.timeline)
 
 
 def test_refolding_a_seen_stale_target_changes_nothing() -> None:

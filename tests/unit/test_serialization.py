@@ -46,6 +46,8 @@ from streams.domain.events import (
 )
 from streams.domain.links import IdentityLink
 from streams.domain.model import Channel, Direction, OfferResponseKind, SuppressionReason
+from streams.domain.resolution import MergeStep, ProfileMerge, ProfileUnmerge, UnmergeStep
+from streams.domain.screen_pop import ScreenPop
 from streams.serialization import (
     MODELS,
     AvroSerializer,
@@ -395,6 +397,32 @@ SAMPLES: dict[str, BaseModel] = {
     ),
     "touchline.IdentityLink": IdentityLink(
         identity="phone:+905321234567", customer_id="c-42", source_event_id="e-1"
+    ),
+    "touchline.ScreenPop": ScreenPop(
+        agent_id="agent-7",
+        customer_id="c-42",
+        event_id="CA1",
+        channel=Channel.VOICE,
+        occurred_at=LATER,
+        call_id="CA1",
+    ),
+    "touchline.ProfileMerge": ProfileMerge(
+        merge_id="m-1",
+        survivor_id="c-42",
+        absorbed_id="anon-1",
+        step=MergeStep.ABSORB,
+        reason="identity-link",
+        linked_by="phone",
+        source_event_id="e-1",
+        requested_at=LATER,
+        absorbed_state=customer_state(),
+    ),
+    "touchline.ProfileUnmerge": ProfileUnmerge(
+        unmerge_id="u-1",
+        survivor_id="c-42",
+        absorbed_id="anon-1",
+        step=UnmergeStep.REQUESTED,
+        requested_at=LATER,
     ),
 }
 
