@@ -492,6 +492,32 @@ def tree_bytes(root: Path, contains: str) -> int:
     return total
 
 
+async def settled(worker: HubWorker, timeout: float = 300.0) -> float:
+    """Seconds until the worker is idle after its recovery (under 10% of a core for 3 s
+    running: RocksDB compacts what it just took in), so reads are measured in the steady
+    state; `timeout` at most."""
+    if worker.process is None:
+        return 0.0
+    stat = Path(f"/proc/{worker.process.pid}/stat")
+    if not stat.exists():
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime, with threads
+
+    started = time.perf_counter()
+    quiet = 0
+    last = cpu_seconds()
+    while time.perf_counter() - started < timeout and quiet < 3:
+        await asyncio.sleep(1.0)
+        now = cpu_seconds()
+        quiet = quiet + 1 if now - last < 0.1 else 0
+        last = now
+    return time.perf_counter() - started
+
+
 async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dict[str, object]:
     """GET /v1/customers/{id} on one worker holding `--view-customers` customers: the
     table is filled through its changelog, recovered by the worker (timed), then read at
@@ -509,6 +535,7 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
     started = time.perf_counter()
     await asyncio.to_thread(worker.start, 3600)
     recovery_s = time.perf_counter() - started
+    settle_s = await settled(worker)
     try:
         load = await asyncio.to_thread(
             subprocess.run,
@@ -534,12 +561,78 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
         "changelog_fill_s": round(fill_s, 1),
         "recovery_s": round(recovery_s, 1),
         "recovery_customers_per_s": round(args.view_customers / recovery_s),
+        "settle_s": round(settle_s, 1),
         "reads": reads,
         "rocksdb_bytes": store,
         "rocksdb_bytes_per_customer": round(store / args.view_customers, 1),
         "state_bytes_per_customer_avro": round(
             statistics.mean(len(serializer.encode_model(view_template(i))) for i in range(200))
         ),
+    }
+
+
+async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dict[str, object]:
+    """GET /v1/contact-check on one worker holding `--check-customers` customers, for a
+    campaign whose policy sets frequency caps and quiet hours, with a do-not-contact list
+    of `--check-dnc` numbers (some of them the customers'); open-loop at `--check-rate`."""
+    import subprocess
+
+    app_id = f"bench-checks-{uuid.uuid4().hex[:6]}"
+    await fill_customers(bootstrap, app_id, args.check_customers, args.partitions)
+    worker = HubWorker(
+        bootstrap,
+        app_id,
+        data / "checks-worker",
+        env={"TOUCHLINE_PARTITIONS": str(args.partitions)},
+    )
+    await asyncio.to_thread(worker.start, 3600)
+    await settled(worker)
+    try:
+        async with aiohttp.ClientSession() as http:
+            policy = {
+                "campaign_id": "bench-check",
+                "version": 1,
+                "frequency_caps": [
+                    {"channel": "VOICE", "max_contacts": 3, "days": 7},
+                    {"max_contacts": 10, "days": 30},
+                ],
+                "quiet_hours": {"start": "08:00", "end": "21:00"},
+                "response_cooldown_days": 30,
+            }
+            async with http.put(
+                f"{worker.url}/v1/campaigns/bench-check/policy", json=policy
+            ) as response:
+                assert response.status == 202, await response.text()
+            entries = [{"kind": "phone", "value": phone_of(i * 7)} for i in range(args.check_dnc)]
+            for at in range(0, len(entries), 5000):
+                async with http.post(
+                    f"{worker.url}/v1/dnc", json=entries[at : at + 5000]
+                ) as response:
+                    assert response.status == 202, await response.text()
+            await asyncio.sleep(2.0)  # every worker's DNC book has read them
+        load = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                str(REPO / "scripts" / "view_load.py"),
+                worker.url,
+                str(args.check_rate),
+                str(args.check_seconds),
+                str(args.check_customers),
+                VIEW_ID,
+                "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        checks = json.loads(load.stdout.strip().splitlines()[-1])
+    finally:
+        worker.stop()
+    return {
+        "customers": args.check_customers,
+        "dnc_entries": args.check_dnc,
+        "checks": checks,
     }
 
 
@@ -578,6 +671,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
         if args.only == "views":
             result["views"] = await views_run(args, bootstrap, data)
+            return result
+        if args.only == "checks":
+            result["contact_check"] = await checks_run(args, bootstrap, data)
             return result
 
         if args.only == "ingest":
@@ -623,6 +719,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         result["ingest"] = await ingest_run(args, worker, raw)
         worker = None
         result["views"] = await views_run(args, bootstrap, data)
+        result["contact_check"] = await checks_run(args, bootstrap, data)
     finally:
         if worker is not None:
             worker.stop()
@@ -667,10 +764,15 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["ingest", "views"],
+        choices=["ingest", "views", "checks"],
         help="run only the broker reference and this part (ingest: the SDK and HTTP "
-        "batches; views: customer view reads with --view-customers in state)",
+        "batches; views: customer view reads with --view-customers in state; checks: "
+        "the contact check)",
     )
+    parser.add_argument("--check-customers", type=int, default=100_000)
+    parser.add_argument("--check-dnc", type=int, default=10_000)
+    parser.add_argument("--check-rate", type=float, default=1000.0, help="checks per second")
+    parser.add_argument("--check-seconds", type=float, default=20.0)
     parser.add_argument("--view-customers", type=int, default=1_000_000)
     parser.add_argument("--view-rate", type=float, default=500.0, help="view reads per second")
     parser.add_argument("--view-seconds", type=float, default=20.0)

@@ -2,7 +2,8 @@
 answer cannot hold the next one back and hide its own delay), each timed from the moment it
 was due. Runs pinned to the last core, away from the worker; prints one JSON line.
 
-usage: view_load.py URL RATE SECONDS CUSTOMERS ID_FORMAT"""
+usage: view_load.py URL RATE SECONDS CUSTOMERS ID_FORMAT [PATH]
+PATH is a template with {id} (default /v1/customers/{id})."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ URL, RATE, SECONDS, CUSTOMERS, ID_FORMAT = (
     int(sys.argv[4]),
     sys.argv[5],
 )
+PATH = sys.argv[6] if len(sys.argv) > 6 else "/v1/customers/{id}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -40,7 +42,7 @@ async def main() -> None:
 
         async def one(due: float, customer: str) -> None:
             try:
-                async with session.get(f"{URL}/v1/customers/{customer}") as response:
+                async with session.get(URL + PATH.format(id=customer)) as response:
                     await response.read()
                     statuses[response.status] = statuses.get(response.status, 0) + 1
             except aiohttp.ClientError:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from faust.types import EventT
@@ -23,8 +24,9 @@ from streams.app import (
     settings,
     utcnow,
 )
+from streams.domain.contact_policy import ContactRecheck, PolicyInputs
 from streams.domain.customer import CustomerState, new_identities
-from streams.domain.decisions import process
+from streams.domain.decisions import Outcome, process, recheck
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import (
     IdentityLink,
@@ -44,7 +46,9 @@ from streams.domain.resolution import (
     redirected,
 )
 from streams.domain.screen_pop import screen_pop_for
+from streams.policy_book import dnc_book, policy_book
 from streams.serialization import DeadLetter, SerializationError
+from streams.wake_ups import WakeUps
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +78,28 @@ name_index_topic = app.topic(NAME_INDEX_TOPIC, **_raw)
 targets_topic = app.topic(topics.CAMPAIGN_TARGETS, **_raw)
 
 
+# The contact rules read every campaign's policy and the do-not-contact lists, which each
+# worker keeps whole (streams.policy_book).
+policy_inputs = PolicyInputs(policy_for=policy_book.latest, dnc_for=dnc_book.entries_for)
+wake_ups = WakeUps()
+
+
 async def send(record: records.Record) -> None:
     await app.producer.send(record.topic, record.key, record.value, None, None, record.headers)
+
+
+def log_time(event: EventT) -> datetime:
+    """The moment decisions about a record are taken: the record's own timestamp in the
+    log, so that replaying the log decides the same, byte for byte (the clock only for a
+    record without one)."""
+    stamp = event.message.timestamp
+    return datetime.fromtimestamp(stamp, UTC) if stamp and stamp > 0 else utcnow()
+
+
+async def forward(topic: str, key: bytes, value: bytes | None, event: EventT) -> None:
+    """Send on, keeping the record's timestamp: the decision time travels with it."""
+    stamp = event.message.timestamp
+    await app.producer.send(topic, key, value, None, stamp if stamp and stamp > 0 else None, None)
 
 
 async def dead_letter(event: EventT, error: Exception) -> None:
@@ -116,11 +140,17 @@ async def customer_commands_agent(stream: Any) -> None:
 
 
 async def _fold_customers(stream: Any) -> None:
+    # Decisions read the campaign policies and the DNC list: never decide without them.
+    await policy_book.ready()
+    await dnc_book.ready()
     async for event in stream.events():
         try:
             fact = _decode(event)
             if isinstance(fact, ProfileMerge | ProfileUnmerge):
                 await _route_or_command(event, fact)
+                continue
+            if isinstance(fact, ContactRecheck):
+                await _recheck(event, fact)
                 continue
             if not isinstance(fact, Interaction | CampaignTarget):
                 raise SerializationError(
@@ -145,19 +175,15 @@ async def _route_or_apply(event: EventT, fact: Interaction | CampaignTarget) -> 
             # Only shared or placeholder identities: they never join anyone, so the event
             # gets a profile of its own instead of one shared by everybody who typed them.
             identities = [identity_key("event", fact.event_id)]
-        await app.producer.send(
-            IDENTITY_TOPIC, identities[0].encode(), event.value, None, None, None
-        )
+        await forward(IDENTITY_TOPIC, identities[0].encode(), event.value, event)
         metrics.events.labels(agent="customer", outcome="to_identity").inc()
         return
     if key != customer_id:
         # Keyed by something else: move it to the partition that owns the customer.
-        await app.producer.send(
-            CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), event.value, None, None, None
-        )
+        await forward(CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), event.value, event)
         metrics.events.labels(agent="customer", outcome="rekeyed").inc()
         return
-    await _apply(customer_id, fact)
+    await _apply(customer_id, fact, log_time(event))
 
 
 class StateCache:
@@ -227,20 +253,24 @@ class CustomerLocks:
 customer_locks = CustomerLocks()
 
 
-async def _apply(customer_id: str, fact: Interaction | CampaignTarget) -> None:
+async def _apply(
+    customer_id: str, fact: Interaction | CampaignTarget, now: datetime | None = None
+) -> None:
     async with customer_locks.hold(customer_id):
-        await _apply_locked(customer_id, fact)
+        await _apply_locked(customer_id, fact, now or utcnow())
 
 
-async def _apply_locked(customer_id: str, fact: Interaction | CampaignTarget) -> None:
+async def _apply_locked(
+    customer_id: str, fact: Interaction | CampaignTarget, now: datetime
+) -> None:
     state = state_cache.get(customer_id) or CustomerState.new(customer_id)
     survivor = redirected(customer_id, state)
     if survivor is not None:
         # Merged into another profile: the event belongs to the survivor now.
-        await _send_command_for(survivor, _for_customer(fact, survivor))
+        await _send_command_for(survivor, _for_customer(fact, survivor), now.timestamp())
         metrics.events.labels(agent="customer", outcome="redirected").inc()
         return
-    outcome = process(state, fact, policy, utcnow())
+    outcome = process(state, fact, policy, now, policy_inputs)
     if outcome.duplicate:
         _duplicates.inc()
         return
@@ -260,9 +290,93 @@ async def _apply_locked(customer_id: str, fact: Interaction | CampaignTarget) ->
     if pop is not None:
         await send(records.screen_pop(serializer, SCREEN_POPS_TOPIC, pop))
     await _index_names(state, outcome.state)
-    customers[customer_id] = outcome.state
-    state_cache.put(customer_id, outcome.state)
+    _store(customer_id, outcome.state)
     _applied.inc()
+
+
+def _store(customer_id: str, state: CustomerState) -> None:
+    customers[customer_id] = state
+    state_cache.put(customer_id, state)
+    wake_ups.track(state)
+
+
+async def _send_decisions(outcome: Outcome) -> None:
+    for decision in outcome.decisions:
+        await send(records.decision(serializer, decision))
+        metrics.decisions.labels(kind=type(decision).__name__).inc()
+
+
+async def _recheck(event: EventT, command: ContactRecheck) -> None:
+    """Ask the contact rules again about a customer, at the moment the command names."""
+    key = event.key.decode() if isinstance(event.key, bytes) else event.key
+    if key != command.customer_id:
+        await _send_command_for(command.customer_id, command)
+        return
+    async with customer_locks.hold(command.customer_id):
+        state = state_cache.get(command.customer_id)
+        if state is None or state.merged_into is not None:
+            return
+        outcome = recheck(state, policy_inputs, command.at, command.check_id)
+        if outcome.state is state:
+            metrics.events.labels(agent="customer", outcome="recheck_unchanged").inc()
+            return
+        await _send_decisions(outcome)
+        _store(command.customer_id, outcome.state)
+        metrics.events.labels(agent="customer", outcome="rechecked").inc()
+
+
+_changed_campaigns: set[str] = set()
+_changed_identities: set[str] = set()
+policy_book.listeners.append(_changed_campaigns.add)
+dnc_book.listeners.append(_changed_identities.add)
+
+
+def _customers_to_recheck() -> list[tuple[str, str]]:
+    """(customer, reason) of this worker's customers a new policy version or DNC entry
+    concerns: those a changed campaign targets, and those holding a changed identity."""
+    found: dict[str, str] = {}
+    while _changed_campaigns:
+        for customer_id in wake_ups.targeted(_changed_campaigns.pop()):
+            found.setdefault(customer_id, "policy")
+    while _changed_identities:
+        known = identities.get(_changed_identities.pop())  # None unless owned here
+        if known is not None:
+            found.setdefault(known.decode() if isinstance(known, bytes) else known, "dnc")
+    return sorted(found.items())
+
+
+@app.timer(interval=1.0)
+async def wake_customers() -> None:
+    """Customers whose holds end (or whose quiet hours begin) now are asked again: a
+    command each, on the customer-commands topic, so the log says when and why."""
+    if not policy_book.is_ready:
+        return
+    now = utcnow()
+    for customer_id, at in wake_ups.due(now):
+        command = ContactRecheck(customer_id=customer_id, at=at, reason="wake-up")
+        await _send_command_for(customer_id, command)
+        metrics.events.labels(agent="customer", outcome="wake_up").inc()
+    for customer_id, reason in _customers_to_recheck():
+        command = ContactRecheck(customer_id=customer_id, at=now, reason=reason)
+        await _send_command_for(customer_id, command)
+        metrics.events.labels(agent="customer", outcome=f"recheck_{reason}").inc()
+
+
+async def _track_assigned(app: Any, *args: Any, **kwargs: Any) -> None:
+    """After a rebalance, the wake-ups of the customers this worker now owns."""
+    wake_ups.clear()
+
+    async def scan() -> None:
+        for seen, (_customer_id, state) in enumerate(customers.items(), start=1):
+            if isinstance(state, CustomerState):
+                wake_ups.track(state)
+            if seen % 1000 == 0:
+                await asyncio.sleep(0)  # a big table must not stall the event loop
+
+    asyncio.get_running_loop().create_task(scan())
+
+
+app.on_partitions_assigned.connect(_track_assigned)  # type: ignore[arg-type]
 
 
 async def _index_names(before: CustomerState | None, after: CustomerState) -> None:
@@ -282,10 +396,12 @@ def _for_customer(
     )
 
 
-async def _send_command_for(customer_id: str, command: Any) -> None:
+async def _send_command_for(customer_id: str, command: Any, timestamp: float | None = None) -> None:
     topic = topics.INTERACTIONS if isinstance(command, Interaction) else None
     value = serializer.encode_model(command, topic)
-    await app.producer.send(CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, None, None, None)
+    await app.producer.send(
+        CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, None, timestamp, None
+    )
 
 
 async def _route_or_command(event: EventT, command: Command) -> None:
@@ -312,8 +428,7 @@ async def _route_or_command(event: EventT, command: Command) -> None:
             await _send_command_for(onward.target_id, onward)
         if step.state is not None:
             await _index_names(state, step.state)
-            customers[command.target_id] = step.state
-            state_cache.put(command.target_id, step.state)
+            _store(command.target_id, step.state)
         metrics.events.labels(
             agent="customer", outcome=f"{kind}.{command.step.value}.{step.note or 'applied'}"
         ).inc()
@@ -343,9 +458,7 @@ async def identity_agent(stream: Any) -> None:
                     # the next identity the event carries, never by the token itself.
                     rest = [i for i in resolving_identities(fact) if not is_context_identity(i)]
                     if rest:
-                        await app.producer.send(
-                            IDENTITY_TOPIC, rest[0].encode(), event.value, None, None, None
-                        )
+                        await forward(IDENTITY_TOPIC, rest[0].encode(), event.value, event)
                         continue
                 if customer_id is None:
                     customer_id = anonymous_customer_id(identity)
@@ -356,9 +469,7 @@ async def identity_agent(stream: Any) -> None:
                     }
                 )
                 value = serializer.encode_model(resolved, topics.INTERACTIONS)
-                await app.producer.send(
-                    CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, None, None, None
-                )
+                await forward(CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, event)
             else:
                 raise SerializationError(
                     f"{type(fact).__name__} does not belong on {IDENTITY_TOPIC}"
@@ -398,8 +509,6 @@ async def targets_agent(stream: Any) -> None:
             fact = _decode(event)
             if not isinstance(fact, CampaignTarget):
                 raise SerializationError(f"{type(fact).__name__} is not a CampaignTarget")
-            await app.producer.send(
-                CUSTOMER_COMMANDS_TOPIC, fact.customer_id.encode(), event.value, None, None, None
-            )
+            await forward(CUSTOMER_COMMANDS_TOPIC, fact.customer_id.encode(), event.value, event)
         except Exception as exc:
             await dead_letter(event, exc)

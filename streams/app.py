@@ -19,7 +19,11 @@ settings = Settings.from_env()
 serializer = AvroSerializer(
     registry=SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
 )
-policy = ContactPolicy(keywords=settings.sms_keywords, response_window=settings.response_window)
+policy = ContactPolicy(
+    keywords=settings.sms_keywords,
+    response_window=settings.response_window,
+    abuse_lexicon=settings.abuse_lexicon,
+)
 identity_guard = IdentityGuard(blocked=settings.blocked_identities)
 
 

@@ -1,4 +1,4 @@
-"""The `touchline` command: up, worker, kafka, publish, tail, customer."""
+"""The `touchline` command: up, worker, kafka, publish, tail, customer, why, policy, dnc."""
 
 from __future__ import annotations
 
@@ -171,6 +171,206 @@ def cmd_customer(args: argparse.Namespace) -> int:
         return 2
 
 
+def _hub_url(args: argparse.Namespace) -> str:
+    from streams.config import Settings
+
+    settings = Settings.from_env()
+    return str(args.url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
+
+
+def _call_hub(
+    url: str, method: str, path: str, body: bytes | None = None, content_type: str = ""
+) -> Any:
+    """One call to the hub's API with `TOUCHLINE_API_KEY` (if set); the decoded JSON
+    answer. Raises urllib's HTTPError for an error answer, URLError when unreachable."""
+    from streams.config import Settings
+
+    request = urllib.request.Request(f"{url}{path}", data=body, method=method)
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    key = os.environ.get("TOUCHLINE_API_KEY") or next(iter(Settings.from_env().api_keys), None)
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"null")
+
+
+def _hub_error(url: str, exc: urllib.error.URLError) -> int:
+    """Say what went wrong with a call to the hub: 1 for an error answer, 2 unreachable."""
+    if isinstance(exc, urllib.error.HTTPError):
+        text = exc.read().decode(errors="replace")
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            text = json.loads(text)["error"]  # the hub's message without its JSON
+        print(f"touchline: {exc.code} {text}", file=sys.stderr)
+        return 1
+    print(f"touchline: cannot reach the hub at {url}: {exc.reason}", file=sys.stderr)
+    return 2
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    """Why is (or isn't) this customer contacted for this campaign: the check now, the
+    holds, and every decision with its rule, cause, policy version and time."""
+    url = _hub_url(args)
+    query = urllib.parse.urlencode(
+        {"customer_id": args.customer, "campaign_id": args.campaign, "channel": args.channel}
+    )
+    try:
+        check = _call_hub(url, "GET", f"/v1/contact-check?{query}")
+        audit = _call_hub(
+            url,
+            "GET",
+            f"/v1/customers/{urllib.parse.quote(args.customer, safe='')}/decisions?"
+            + urllib.parse.urlencode({"campaign_id": args.campaign}),
+        )
+    except urllib.error.URLError as exc:
+        return _hub_error(url, exc)
+    verdict = "may be contacted" if check["allowed"] else "may NOT be contacted"
+    version = check["policy_version"]
+    print(
+        f"{args.customer} {verdict} on {check['channel']} for {args.campaign} now "
+        f"(policy {'version ' + str(version) if version is not None else 'defaults'})"
+    )
+    for reason in check["reasons"]:
+        until = f" until {reason['until']}" if reason["until"] else " until a new fact ends it"
+        print(f"  because {reason['rule']}: {reason['detail']}{until}")
+    if check["next_allowed_at"]:
+        print(f"  next allowed at {check['next_allowed_at']}")
+    print("decisions, newest first:")
+    for d in audit["decisions"]:
+        version = d["policy_version"] if d["policy_version"] is not None else "-"
+        reason = f" {d['reason']}" if d["reason"] else ""
+        print(
+            f"  {d['decided_at']}  {d['kind']:<10} {d['rule']}{reason}  "
+            f"because of {d['source_event_id']}  policy {version}"
+        )
+    if not audit["decisions"]:
+        print("  (none)")
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from streams.domain.policy import PolicyError, parse_policy_toml
+
+    url = _hub_url(args)
+    if args.action == "show":
+        path = f"/v1/campaigns/{urllib.parse.quote(args.campaign, safe='')}/policy"
+        if args.version is not None:
+            path += f"?version={args.version}"
+        try:
+            print(json.dumps(_call_hub(url, "GET", path), indent=2, ensure_ascii=False))
+        except urllib.error.URLError as exc:
+            return _hub_error(url, exc)
+        return 0
+    # Read and check the whole document here first: a mistake is reported with its field
+    # before anything is sent, and what is sent is the checked policy itself.
+    try:
+        policy = parse_policy_toml(Path(args.file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        print(f"touchline: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except (PolicyError, UnicodeDecodeError) as exc:
+        print(f"touchline: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    path = f"/v1/campaigns/{urllib.parse.quote(policy.campaign_id, safe='')}/policy"
+    body = json.dumps(policy.model_dump(mode="json")).encode()
+    try:
+        answer = _call_hub(url, "PUT", path, body, "application/json")
+    except urllib.error.URLError as exc:
+        return _hub_error(url, exc)
+    print(f"applied policy version {answer['version']} to campaign {answer['campaign_id']}")
+    return 0
+
+
+# A do-not-contact file is sent in parts well under the hub's default body limit (1 MiB)
+# even when every character takes several bytes.
+DNC_CHUNK_CHARS = 200 * 1024
+
+
+def _dnc_chunks(text: str) -> tuple[list[tuple[str, dict[int, int]]], list[tuple[int, str]]]:
+    """The file as CSV documents of about DNC_CHUNK_CHARS at most, each with the header
+    and a map from its lines to the file's, plus the rows that are not valid CSV."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def encoded(row: list[str]) -> tuple[str, int]:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        text = buffer.getvalue()
+        return text, len(io.StringIO(text, newline="").readlines())
+
+    header: tuple[str, int] | None = None
+    chunks: list[tuple[str, dict[int, int]]] = []
+    broken: list[tuple[int, str]] = []
+    parts: list[str] = []
+    lines: dict[int, int] = {}
+    size = written = 0
+    while True:
+        line = reader.line_num + 1  # where the next row starts, as the hub counts
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            broken.append((line, f"malformed CSV: {exc}"))
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = encoded(row)
+            parts, size, written = [header[0]], len(header[0]), 1 + header[1]
+            continue
+        if size > DNC_CHUNK_CHARS:
+            chunks.append(("".join(parts), lines))
+            parts, lines = [header[0]], {}
+            size, written = len(header[0]), 1 + header[1]
+        cells, count = encoded(row)
+        lines[written] = line
+        parts.append(cells)
+        size += len(cells)
+        written += count
+    if header is not None and (lines or not chunks):
+        chunks.append(("".join(parts), lines))
+    return chunks, broken
+
+
+def cmd_dnc(args: argparse.Namespace) -> int:
+    url = _hub_url(args)
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"touchline: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"touchline: {args.file} is not UTF-8 text", file=sys.stderr)
+        return 2
+    chunks, rejected = _dnc_chunks(text)
+    if not chunks:
+        print(f"touchline: {args.file} has no header row", file=sys.stderr)
+        return 2
+    path = "/v1/dnc"
+    if args.list_id:
+        path += "?" + urllib.parse.urlencode({"list_id": args.list_id})
+    accepted = 0
+    for chunk, lines in chunks:
+        try:
+            answer = _call_hub(url, "POST", path, chunk.encode(), "text/csv; charset=utf-8")
+        except urllib.error.URLError as exc:
+            if accepted:
+                print(f"touchline: {accepted} entries were imported before this", file=sys.stderr)
+            return _hub_error(url, exc)
+        accepted += answer["accepted"]
+        rejected += [(lines.get(r["line"], r["line"]), r["reason"]) for r in answer["rejected"]]
+    for line_number, reason in sorted(rejected):
+        print(f"line {line_number}: {reason}", file=sys.stderr)
+    print(f"accepted {accepted}, rejected {len(rejected)}")
+    return 0 if not rejected else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="touchline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -230,6 +430,33 @@ def build_parser() -> argparse.ArgumentParser:
     customer.add_argument("id")
     customer.add_argument("--url", help="the hub's base URL (default: this machine's web port)")
     customer.set_defaults(func=cmd_customer)
+
+    url_help = "the hub's base URL (default: this machine's web port)"
+    policy = sub.add_parser("policy", help="apply or show a campaign's contact policy")
+    policy_verbs = policy.add_subparsers(dest="action", required=True)
+    apply = policy_verbs.add_parser("apply", help="check a policy TOML file and apply it")
+    apply.add_argument("file", help="the policy (TOML; see streams/domain/policy.py)")
+    apply.add_argument("--url", help=url_help)
+    show = policy_verbs.add_parser("show", help="print a campaign's policy as JSON")
+    show.add_argument("campaign")
+    show.add_argument("--version", type=int, help="that version (default: the latest)")
+    show.add_argument("--url", help=url_help)
+    policy.set_defaults(func=cmd_policy)
+
+    why = sub.add_parser("why", help="why a customer is or is not contacted for a campaign")
+    why.add_argument("customer")
+    why.add_argument("campaign")
+    why.add_argument("--channel", default="VOICE", help="the channel to check (default VOICE)")
+    why.add_argument("--url", help=url_help)
+    why.set_defaults(func=cmd_why)
+
+    dnc = sub.add_parser("dnc", help="manage the do-not-contact list")
+    dnc_verbs = dnc.add_subparsers(dest="action", required=True)
+    dnc_import = dnc_verbs.add_parser("import", help="import a do-not-contact CSV file")
+    dnc_import.add_argument("file", help="CSV with kind,value or phone/email columns")
+    dnc_import.add_argument("--list-id", help="the list of rows that name none")
+    dnc_import.add_argument("--url", help=url_help)
+    dnc.set_defaults(func=cmd_dnc)
     return parser
 
 

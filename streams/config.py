@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from streams.domain.flags import DEFAULT_ABUSE_LEXICON, AbuseLexicon
 from streams.domain.identity import (
     IdentityError,
     normalise_account,
@@ -19,6 +21,7 @@ from streams.domain.identity import (
     normalise_social,
 )
 from streams.domain.keywords import SmsKeywords
+from streams.domain.policy import CampaignPolicy, PolicyError, parse_policy
 
 
 class ConfigError(ValueError):
@@ -54,6 +57,31 @@ def parse_api_keys(raw: str) -> dict[str, str]:
             raise ConfigError("TOUCHLINE_API_KEYS has an entry with an empty key")
         keys[key] = role or "admin"
     return keys
+
+
+def load_default_policy(path: str | None) -> CampaignPolicy | None:
+    """The rules for campaigns without a policy of their own, from a TOML file with the
+    fields of a policy document (its campaign_id and version, if any, are ignored)."""
+    if not path:
+        return None
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"TOUCHLINE_DEFAULT_POLICY: cannot read {path}: {exc}") from None
+    document = {k: v for k, v in document.items() if k not in {"campaign_id", "version"}}
+    try:
+        return parse_policy({**document, "campaign_id": "*", "version": 1}).model_copy(
+            update={"version": None}
+        )
+    except PolicyError as exc:
+        raise ConfigError(f"TOUCHLINE_DEFAULT_POLICY: {exc}") from None
+
+
+def _abuse_lexicon(env: Mapping[str, str]) -> AbuseLexicon:
+    try:
+        return AbuseLexicon.from_env(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_blocked_identities(raw: str, default_region: str | None) -> frozenset[str]:
@@ -107,6 +135,8 @@ class Settings:
     response_window: timedelta
     sms_keywords: SmsKeywords = field(repr=False)
     blocked_identities: frozenset[str] = field(default=frozenset(), repr=False)
+    abuse_lexicon: AbuseLexicon = field(default=DEFAULT_ABUSE_LEXICON, repr=False)
+    default_policy: CampaignPolicy | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -136,6 +166,8 @@ class Settings:
             max_body_bytes=_int(env, "TOUCHLINE_MAX_BODY_BYTES", 1_048_576),
             response_window=timedelta(days=_int(env, "TOUCHLINE_RESPONSE_WINDOW_DAYS", 7)),
             sms_keywords=SmsKeywords.from_env(env),
+            abuse_lexicon=_abuse_lexicon(env),
+            default_policy=load_default_policy(env.get("TOUCHLINE_DEFAULT_POLICY")),
             blocked_identities=parse_blocked_identities(
                 env.get("TOUCHLINE_BLOCKED_IDENTITIES", ""),
                 _region(env.get("TOUCHLINE_DEFAULT_REGION")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ from streams.domain.decisions import Decision, DialListEntry, DialListRemoval, S
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
 from streams.domain.model import campaign_key
+from streams.domain.policy import CampaignPolicy, DoNotContactEntry
 from streams.domain.screen_pop import ScreenPop
 from streams.intake import interaction_key
 from streams.serialization import AvroSerializer, DeadLetter
@@ -126,6 +128,56 @@ def dead_letter(serializer: AvroSerializer, letter: DeadLetter) -> Record:
             event_type="touchline.dead-letter",
             source="/touchline/worker",
             time=letter.failed_at,
+            subject=None,
+        ),
+    )
+
+
+def campaign_policy(serializer: AvroSerializer, policy: CampaignPolicy, source: str) -> Record:
+    """One version of a campaign's policy on the compacted `touchline.policies.v1`."""
+    return Record(
+        topic=topics.POLICIES,
+        key=policy.campaign_id.encode(),
+        value=serializer.encode_model(policy, topics.POLICIES),
+        headers=cloudevents.headers(
+            event_id=f"{policy.campaign_id}:v{policy.version}",
+            event_type="touchline.policy",
+            source=source,
+            time=datetime.now(UTC),
+            subject=policy.campaign_id,
+        ),
+    )
+
+
+def dnc_entry(serializer: AvroSerializer, entry: DoNotContactEntry, source: str) -> Record:
+    """A do-not-contact entry on the compacted `touchline.dnc.v1`, keyed `kind:value`."""
+    return Record(
+        topic=topics.DNC,
+        key=entry.key.encode(),
+        value=serializer.encode_model(entry, topics.DNC),
+        # The id is random, not the identity: headers are copied into places (logs, UIs)
+        # that keys and values are not, and an entry is personal data.
+        headers=cloudevents.headers(
+            event_id=str(uuid.uuid4()),
+            event_type="touchline.dnc-entry",
+            source=source,
+            time=datetime.now(UTC),
+            subject=None,
+        ),
+    )
+
+
+def dnc_removal(key: str, source: str) -> Record:
+    """The tombstone that takes `key` (`kind:value`) off the do-not-contact list."""
+    return Record(
+        topic=topics.DNC,
+        key=key.encode(),
+        value=None,
+        headers=cloudevents.headers(
+            event_id=str(uuid.uuid4()),
+            event_type="touchline.dnc-entry.removal",
+            source=source,
+            time=datetime.now(UTC),
             subject=None,
         ),
     )

@@ -19,11 +19,13 @@ import fastavro.schema
 import fastavro.validation
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from streams.domain.contact_policy import ContactRecheck
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import DialListEntry, Suppression
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
 from streams.domain.model import Fact, to_millis
+from streams.domain.policy import CampaignPolicy, DoNotContactEntry
 from streams.domain.resolution import ProfileMerge, ProfileUnmerge
 from streams.domain.screen_pop import ScreenPop
 
@@ -71,6 +73,9 @@ MODELS: dict[str, type[BaseModel]] = {
         ScreenPop,
         ProfileMerge,
         ProfileUnmerge,
+        ContactRecheck,
+        CampaignPolicy,
+        DoNotContactEntry,
     )
 }
 

@@ -5,9 +5,20 @@ CAMPAIGN_TARGETS = "touchline.campaign-targets.v1"
 SUPPRESSIONS = "touchline.suppressions.v1"
 DIAL_LIST = "touchline.dial-list.v1"
 INTERACTIONS_DLQ = "touchline.interactions.dlq.v1"
+# Contact policies keyed by campaign id, and do-not-contact entries keyed by `kind:value`.
+POLICIES = "touchline.policies.v1"
+DNC = "touchline.dnc.v1"
 
-PUBLIC_TOPICS = (INTERACTIONS, CAMPAIGN_TARGETS, SUPPRESSIONS, DIAL_LIST, INTERACTIONS_DLQ)
-COMPACTED_TOPICS = frozenset({DIAL_LIST})
+PUBLIC_TOPICS = (
+    INTERACTIONS,
+    CAMPAIGN_TARGETS,
+    SUPPRESSIONS,
+    DIAL_LIST,
+    INTERACTIONS_DLQ,
+    POLICIES,
+    DNC,
+)
+COMPACTED_TOPICS = frozenset({DIAL_LIST, POLICIES, DNC})
 
 # Internal: identity links and lookups keyed by the identity, and the commands
 # re-keyed by customer id for the customer agent. Prefixed by the app id.

@@ -76,6 +76,12 @@ class HubWorker:
             "TOUCHLINE_WORKER_DIR": str(self.data_dir / "worker"),
             **self.env,
         }
+        if "TOUCHLINE_DEFAULT_POLICY" not in env:
+            # Tests must not depend on the time of day they run at: no quiet hours unless
+            # a test applies them.
+            defaults = self.data_dir / "default-policy.toml"
+            defaults.write_text("[quiet_hours]\nenabled = false\n", encoding="utf-8")
+            env["TOUCHLINE_DEFAULT_POLICY"] = str(defaults)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],

@@ -301,6 +301,8 @@ def summarise(event: Interaction) -> str:
         case OptOut():
             channels = ", ".join(c.value for c in payload.channels) or "all channels"
             text = f"Opt-out: {channels}"
+        case _:  # a payload type added later: its name, until it has a summary of its own
+            text = f"{payload.type} ({where})"
     if event.ivr is not None and event.ivr.intent:
         text += f"; IVR intent {event.ivr.intent}"
     if event.call is not None:

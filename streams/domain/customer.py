@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from streams.domain.contact_history import (
+    COMPLAINT_ID_KEY,
     OPEN,
     REPEAT_WITHIN_DAY,
     REPEAT_WITHIN_WEEK,
@@ -129,9 +130,43 @@ class SuppressionRecord(Fact):
     channels: tuple[Channel, ...] = ()
     source_event_id: str
     decided_at: AwareDatetime
+    lifted_at: AwareDatetime | None = None  # the contact rules allowed contact again
 
     def covers(self, channel: Channel) -> bool:
-        return not self.channels or channel in self.channels
+        return self.lifted_at is None and (not self.channels or channel in self.channels)
+
+
+class PolicyHold(Fact):
+    """A campaign the contact rules keep this customer off the dial list for, and why:
+    the first rule that forbade calling, until when (None: until a new fact), under which
+    policy version, since which event."""
+
+    campaign_id: str
+    rule: str
+    code: str
+    reason: SuppressionReason
+    detail: str
+    until: AwareDatetime | None = None
+    since: AwareDatetime
+    policy_version: Int32 | None = None
+    source_event_id: str
+    suppression_id: str
+
+
+class DecisionRecord(Fact):
+    """One decision about this customer, kept for the audit (`GET .../decisions`)."""
+
+    decision_id: str
+    kind: str  # SUPPRESSED, LIFTED, LISTED or UNLISTED
+    campaign_id: str
+    rule: str
+    reason: str | None = None
+    channels: tuple[Channel, ...] = ()
+    source_event_id: str
+    policy_version: Int32 | None = None
+    decided_at: AwareDatetime
+    until: AwareDatetime | None = None
+    detail: str | None = None
 
 
 class MergeRecord(Fact):
@@ -162,6 +197,9 @@ class MergeRecord(Fact):
 
 
 class CustomerState(Fact):
+    """Everything known about one customer, folded from their events. Every collection is
+    bounded: the state is read and written on every event."""
+
     model_config = ConfigDict(
         frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
     )
@@ -187,21 +225,35 @@ class CustomerState(Fact):
     contexts: tuple[ContextRecord, ...] = ()
     devices: tuple[str, ...] = ()
     social: tuple[str, ...] = ()
+    # Personal details and consents (streams.domain.profile).
     profile: Profile = Field(default_factory=Profile)
     consents: tuple[ConsentRecord, ...] = ()
+    # Purchase history (streams.domain.purchases).
     customer_since: AwareDatetime | None = None
-    purchase_totals: dict[str, CurrencyTotal] = Field(default_factory=dict)
+    purchase_totals: dict[str, CurrencyTotal] = Field(default_factory=dict)  # by currency
     last_purchase: PurchaseRecord | None = None
     products: tuple[str, ...] = ()
+    # Contact history (streams.domain.contact_history): daily counts by channel name...
     contact_days: dict[str, ContactDays] = Field(default_factory=dict)
+    # Flags (streams.domain.flags).
     complaints: tuple[ComplaintRecord, ...] = ()
     abusive_count: Int32 = 0
     last_abusive_at: AwareDatetime | None = None
+    # ... and the timeline of the latest contacts, oldest first.
     timeline: tuple[TimelineEntry, ...] = ()
+    # Identity resolution (streams.domain.merge): set on a profile folded into another...
     merged_into: str | None = None
     merged_into_event_id: str | None = None
     merged_into_at: AwareDatetime | None = None
+    # ... and, on the survivor, the profiles folded into it.
     merges: tuple[MergeRecord, ...] = ()
+    # Contact policy (streams.domain.contact_policy): the campaigns the rules hold this
+    # customer off the dial list for, the decisions taken (the audit, latest last), and
+    # when the rules must be asked again without any new event (a hold ends, quiet hours
+    # begin).
+    holds: tuple[PolicyHold, ...] = ()
+    decision_log: tuple[DecisionRecord, ...] = ()
+    wake_at: AwareDatetime | None = None
 
     @classmethod
     def new(cls, customer_id: str) -> CustomerState:
@@ -238,10 +290,11 @@ class CustomerState(Fact):
         """Campaigns whose outbound dial list this customer belongs on, with the target."""
         if self.opted_out_of(Channel.VOICE):
             return {}
+        held = {h.campaign_id for h in self.holds}
         return {
             t.campaign_id: t
             for t in self.targets
-            if not self.is_suppressed(t.campaign_id, Channel.VOICE)
+            if t.campaign_id not in held and not self.is_suppressed(t.campaign_id, Channel.VOICE)
         }
 
     def open_offer(
@@ -511,8 +564,9 @@ def _record_complaint(
     update: dict[str, object] = {"complaints": complaints}
     if new:
         update["complaint_count"] = state.complaint_count + 1
-    # News that a complaint was resolved is not a complaint of its own.
-    if new or complaint_status(event) == OPEN:
+    # News that a known complaint was resolved is not a complaint of its own; one
+    # reported as resolved already (no complaint id to refer to) is.
+    if complaint_status(event) == OPEN or not event.metadata.get(COMPLAINT_ID_KEY):
         update["last_complaint_at"] = _later(state.last_complaint_at, event.occurred_at)
     return state.model_copy(update=update)
 

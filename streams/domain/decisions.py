@@ -9,8 +9,18 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime
 
+from streams.domain.contact_policy import (
+    DIAL_LIST_CHANNEL,
+    POLICY_NAME,
+    Change,
+    PolicyInputs,
+    decision_id,
+    reconcile,
+    record_decisions,
+)
 from streams.domain.customer import (
     CustomerState,
+    DecisionRecord,
     SuppressionRecord,
     TargetRecord,
     evolve,
@@ -24,6 +34,7 @@ from streams.domain.events import (
     OfferResponse,
     OptOut,
 )
+from streams.domain.flags import DEFAULT_ABUSE_LEXICON, AbuseLexicon
 from streams.domain.keywords import DEFAULT_KEYWORDS, SmsIntent, SmsKeywords
 from streams.domain.model import (
     Channel,
@@ -31,6 +42,7 @@ from streams.domain.model import (
     Fact,
     Int32,
     OfferResponseKind,
+    SuppressionAction,
     SuppressionReason,
     campaign_key,
     to_millis,
@@ -56,6 +68,10 @@ class Suppression(Fact):
     policy: str
     occurred_at: AwareDatetime
     decided_at: AwareDatetime
+    action: SuppressionAction = SuppressionAction.SUPPRESSED
+    until: AwareDatetime | None = None
+    rule: str | None = None
+    policy_version: Int32 | None = None
 
     @property
     def key(self) -> str:
@@ -96,6 +112,7 @@ class ContactPolicy:
 
     keywords: SmsKeywords = field(default=DEFAULT_KEYWORDS)
     response_window: timedelta = timedelta(days=7)
+    abuse_lexicon: AbuseLexicon = field(default=DEFAULT_ABUSE_LEXICON)
 
 
 @dataclass(frozen=True)
@@ -114,23 +131,122 @@ def process(
     fact: Interaction | CampaignTarget,
     policy: ContactPolicy,
     now: datetime,
+    inputs: PolicyInputs | None = None,
 ) -> Outcome:
-    """One step of the customer agent: fold the fact, read what it means, decide."""
+    """One step of the customer agent: fold the fact, read what it means, decide. With
+    `inputs` (the campaign policies and do-not-contact lists) the contact rules decide the
+    dial list too (`streams.domain.contact_policy`)."""
     if isinstance(fact, Interaction) and state.has_seen(fact.event_id):
         return Outcome(state, (), duplicate=True)
     decided_at = to_millis(now)
-    folded = evolve(state, fact)
+    folded = evolve(state, fact, lexicon=policy.abuse_lexicon)
     if folded is state:  # a target upload already applied, or an older one
         return Outcome(state, (), duplicate=True)
     suppressions: list[Suppression] = []
     if isinstance(fact, Interaction):
         folded, suppressions = _interpret(folded, fact, policy, decided_at)
-    listed_before = state.dial_list_campaigns()
     because = fact.event_id if isinstance(fact, Interaction) else fact.upload_id
+    channel = fact.channel if isinstance(fact, Interaction) else Channel.OTHER
+    return _settle(state, folded, suppressions, inputs, decided_at, because, channel)
+
+
+def recheck(state: CustomerState, inputs: PolicyInputs, at: datetime, because: str) -> Outcome:
+    """Ask the contact rules again at `at` with no new event: holds end by themselves
+    (a DNC entry expired, a cooldown ran out, quiet hours are over), or begin (quiet hours
+    begin), or a new policy version or DNC entry changed the answer."""
+    return _settle(state, state, [], inputs, to_millis(at), because, Channel.OTHER)
+
+
+def _settle(
+    before: CustomerState,
+    folded: CustomerState,
+    suppressions: list[Suppression],
+    inputs: PolicyInputs | None,
+    decided_at: datetime,
+    because: str,
+    channel: Channel,
+) -> Outcome:
+    if inputs is not None:
+        folded, changes = reconcile(folded, inputs, decided_at, because)
+        suppressions = [
+            *suppressions,
+            *(_announce(c, folded.customer_id, channel) for c in changes),
+        ]
+    listed_before = before.dial_list_campaigns()
     dial_changes = dial_list_changes(
         listed_before, folded, because=because, suppressions=suppressions
     )
-    return Outcome(folded, (*suppressions, *dial_changes))
+    decisions = (*suppressions, *dial_changes)
+    if decisions:
+        folded = record_decisions(
+            folded, (_audit(d, because, decided_at, folded) for d in decisions)
+        )
+    return Outcome(folded, decisions)
+
+
+def _announce(change: Change, customer_id: str, channel: Channel) -> Suppression:
+    hold = change.hold
+    lifted = change.action is SuppressionAction.LIFTED
+    return Suppression(
+        suppression_id=decision_id(hold.suppression_id, "lifted", change.source_event_id)
+        if lifted
+        else hold.suppression_id,
+        campaign_id=hold.campaign_id,
+        customer_id=customer_id,
+        reason=hold.reason,
+        channels=(DIAL_LIST_CHANNEL,),
+        source_event_id=change.source_event_id,
+        source_channel=channel,
+        policy=f"{POLICY_NAME}/{hold.rule}",
+        occurred_at=change.decided_at,
+        decided_at=change.decided_at,
+        action=change.action,
+        until=None if lifted else hold.until,
+        rule=hold.rule,
+        policy_version=hold.policy_version,
+    )
+
+
+def _audit(
+    decision: Decision, because: str, decided_at: datetime, state: CustomerState
+) -> DecisionRecord:
+    if isinstance(decision, Suppression):
+        detail = next(
+            (h.detail for h in state.holds if h.suppression_id == decision.suppression_id),
+            None,
+        )
+        return DecisionRecord(
+            decision_id=decision.suppression_id,
+            kind=decision.action.value,
+            campaign_id=decision.campaign_id,
+            rule=decision.rule or decision.policy,
+            reason=decision.reason.value,
+            channels=decision.channels,
+            source_event_id=decision.source_event_id,
+            policy_version=decision.policy_version,
+            decided_at=decision.decided_at,
+            until=decision.until,
+            detail=detail,
+        )
+    if isinstance(decision, DialListEntry):
+        return DecisionRecord(
+            decision_id=decision_id("listed", decision.campaign_id, because),
+            kind="LISTED",
+            campaign_id=decision.campaign_id,
+            rule="dial-list",
+            channels=(DIAL_LIST_CHANNEL,),
+            source_event_id=because,
+            decided_at=decided_at,
+        )
+    return DecisionRecord(
+        decision_id=decision_id("unlisted", decision.campaign_id, because),
+        kind="UNLISTED",
+        campaign_id=decision.campaign_id,
+        rule="dial-list",
+        channels=(DIAL_LIST_CHANNEL,),
+        source_event_id=decision.because,
+        decided_at=decided_at,
+    )
 
 
 def _interpret(
@@ -175,7 +291,7 @@ def _interpret_sms_reply(
 ) -> tuple[CustomerState, list[Suppression]]:
     intent = policy.keywords.classify(message.text)
     if intent is SmsIntent.OPT_OUT:
-        state = record_opt_out(state, (Channel.SMS,))
+        state = record_opt_out(state, (Channel.SMS,), event)
         return _suppress(
             state,
             event,

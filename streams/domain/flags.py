@@ -43,6 +43,7 @@ class ComplaintRecord(Fact):
 
     complaint_id: str
     opened_at: AwareDatetime  # the earliest event about it
+    opened_event_id: str
     category: str
     severity: str
     channel: Channel
@@ -72,6 +73,7 @@ def record_complaint(
         record = ComplaintRecord(
             complaint_id=complaint_id,
             opened_at=at,
+            opened_event_id=event.event_id,
             category=payload.category,
             severity=payload.severity,
             channel=event.channel,
@@ -81,9 +83,10 @@ def record_complaint(
         )
         return insert_complaint(complaints, record), True
     update: dict[str, object] = {}
-    if at < current.opened_at:  # the opening, delivered after news about it
-        update.update(opened_at=at, category=payload.category, severity=payload.severity)
-        update["channel"] = event.channel
+    if (at, event.event_id) < (current.opened_at, current.opened_event_id):
+        # The opening, delivered after news about it (the event id breaks a tie in time).
+        update.update(opened_at=at, opened_event_id=event.event_id, channel=event.channel)
+        update.update(category=payload.category, severity=payload.severity)
     if (at, event.event_id) > (current.status_at, current.status_event_id):
         update.update(status=status, status_at=at, status_event_id=event.event_id)
     if not update:

@@ -488,7 +488,7 @@ def _split_contacts(
 
 def _split_days(m: CustomerState, a: CustomerState, record: MergeRecord) -> dict[str, ContactDays]:
     result = dict(m.contact_days)
-    for channel in {*a.contact_days, *record.evicted_days}:
+    for channel in sorted({*a.contact_days, *record.evicted_days}):
         by_day = {r.day: r for r in result.get(channel, ContactDays()).rows()}
         for row in a.contact_days.get(channel, ContactDays()).rows():
             if row.day in by_day:

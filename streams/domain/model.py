@@ -51,6 +51,16 @@ class SuppressionReason(StrEnum):
     COMPLAINT = "COMPLAINT"
     DO_NOT_CONTACT = "DO_NOT_CONTACT"
     OTHER = "OTHER"
+    FREQUENCY_CAP = "FREQUENCY_CAP"
+    QUIET_HOURS = "QUIET_HOURS"
+    ALREADY_CONVERTED = "ALREADY_CONVERTED"
+
+
+class SuppressionAction(StrEnum):
+    """A suppression starts (SUPPRESSED) or ends (LIFTED): a lift is an event too."""
+
+    SUPPRESSED = "SUPPRESSED"
+    LIFTED = "LIFTED"
 
 
 def campaign_key(campaign_id: str, customer_id: str) -> str:

@@ -102,12 +102,17 @@ class Profile(Fact):
         raw = self.value("preferred_channel")
         return Channel(raw) if raw else None
 
+    def local_date(self, now: datetime) -> date:
+        """`now`'s date where the customer lives, when their timezone is known."""
+        zone = self.value("timezone")
+        return now.astimezone(ZoneInfo(zone)).date() if zone else now.date()
+
     def age(self, now: datetime) -> int | None:
-        """Whole years on `now`'s date; None without a birth date (or one in the future)."""
+        """Whole years on the customer's date; None without a birth date (or a future one)."""
         born = self.birth_date
         if born is None:
             return None
-        today = now.date()
+        today = self.local_date(now)
         years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
         return years if years >= 0 else None
 
@@ -117,7 +122,7 @@ class Profile(Fact):
             return None
         since_raw = self.value("overdue_since")
         since = date.fromisoformat(since_raw) if since_raw else None
-        days = max(0, (now.date() - since).days) if since is not None else None
+        days = max(0, (self.local_date(now) - since).days) if since is not None else None
         return Overdue(
             amount=amount, currency=self.value("overdue_currency"), since=since, days=days
         )
@@ -151,8 +156,13 @@ def _text(value: str) -> str | None:
 
 
 def _iso_date(value: str) -> str | None:
+    """An ISO date, or the date of an ISO date-time (billing systems send either)."""
     try:
-        return date.fromisoformat(value[:10]).isoformat()
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).date().isoformat()
     except ValueError:
         return None
 

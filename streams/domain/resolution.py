@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, field_validator
 
-from streams.domain import merge
+import streams.domain.merge as merge
 from streams.domain.customer import CustomerState, TargetRecord
 from streams.domain.decisions import (
     Decision,

@@ -2,8 +2,30 @@
 
 It adds to what the view always returned (the state without its de-duplication window,
 plus `dial_lists` and `suppressed_campaigns`) and removes nothing. The state's own fields
-for the newer details are not repeated raw: they are shown shaped, under the keys below.
-Datetimes are ISO 8601 in UTC.
+for the newer details are not repeated raw; they are shown shaped, under these keys:
+
+- identities: {phones, emails, accounts, devices, social}
+- profile: {name, birth_date, age, city, country, language, preferred_channel,
+  form_of_address, timezone, extra: {field: value}}
+- purchases: {customer_since, count, totals: {currency: "amount"},
+  last: {at, amount, currency, product} | null, products}
+- contact_history: {channels: {channel: {inbound, outbound, last_contact_at, last_7d,
+  last_30d, last_90d}}, repeat_24h, repeat_7d (both over the last 90 days),
+  preferred_channel: {channel, rule: "profile" | "most_inbound_90d" | "none"}}
+- flags: {complaints: {count, last_at, open, recent: [{complaint_id, at, category,
+  severity, channel, status, status_at}] newest first}, abusive_language: {count,
+  last_at}, overdue: {amount, currency, since, days} | null}
+- offers_by_campaign: {campaign_id: [offer, as in `offers`]}
+- consents: [{channel, purpose, granted, at, source_event_id}]
+- timeline: [{event_id, occurred_at, channel, direction, payload_type, campaign_id,
+  summary, topic, agent_id}] newest first
+- insights: {value_tier: {tier, points, reasons}, churn_risk: {score, reasons},
+  upsell: {score, reasons}}, each reason {rule, points, detail}
+- alerts: [{code, severity, message}] most severe first
+- merged_into: the survivor's id, on a profile folded into another; merges: [{
+  absorbed_customer_id, merge_event_id, merged_at}]
+
+Datetimes are ISO 8601 in UTC; amounts are exact decimals as text.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Any
 from streams.app import app, customers
 from streams.domain.customer import CustomerState
 from streams.domain.single_view import single_customer_view
+from streams.web import identities  # noqa: F401  (its fixed /v1/customers/... paths first)
 from streams.web.base import ApiView
 
 

@@ -51,6 +51,12 @@ def test_app() -> Any:
         )
     app.finalize()
     app.flow_control.resume()
+    # The policy and DNC books read their topics in a worker; here they stay empty (the
+    # default policy) and are ready at once.
+    from streams.policy_book import dnc_book, policy_book
+
+    policy_book.mark_ready()
+    dnc_book.mark_ready()
     return app
 
 

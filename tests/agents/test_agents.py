@@ -109,7 +109,7 @@ async def deliver(tested: Any, value: bytes | None, key: bytes | None) -> None:
 
     `put(wait=True)` returns when the stream has handed the value on; a few loop turns
     cover any await inside the body that actually suspends."""
-    await tested.put(value, key=key)
+    await tested.put(value, key=key, timestamp=NOW.timestamp())
     for _ in range(10):
         await asyncio.sleep(0)
     assert tested._crash_reason is None
@@ -278,7 +278,14 @@ class TestCustomerAgentRoutes:
             await deliver(agent, value, b"phone:" + PHONE.encode())
 
         assert sent.calls == [
-            Sent(agents.CUSTOMER_COMMANDS_TOPIC, CUSTOMER.encode(), value, None, None, None)
+            Sent(
+                agents.CUSTOMER_COMMANDS_TOPIC,
+                CUSTOMER.encode(),
+                value,
+                None,
+                NOW.timestamp(),
+                None,
+            )
         ]
         assert customers.get(CUSTOMER) is None  # applied only once it arrives re-keyed
         assert changelog.call_count == 0
@@ -289,7 +296,14 @@ class TestCustomerAgentRoutes:
             await deliver(agent, value, b"A:c-42")
 
         assert sent.calls == [
-            Sent(agents.CUSTOMER_COMMANDS_TOPIC, CUSTOMER.encode(), value, None, None, None)
+            Sent(
+                agents.CUSTOMER_COMMANDS_TOPIC,
+                CUSTOMER.encode(),
+                value,
+                None,
+                NOW.timestamp(),
+                None,
+            )
         ]
         assert customers.get(CUSTOMER) is None
 
@@ -311,7 +325,7 @@ class TestCustomerAgentRoutes:
             await deliver(agent, value, identity.encode())
 
         assert sent.calls == [
-            Sent(agents.IDENTITY_TOPIC, identity.encode(), value, None, None, None)
+            Sent(agents.IDENTITY_TOPIC, identity.encode(), value, None, NOW.timestamp(), None)
         ]
         assert len(customers) == 0
 
@@ -513,7 +527,14 @@ class TestTargetsAgent:
             await deliver(agent, value, b"A:c-42")
 
         assert sent.calls == [
-            Sent(agents.CUSTOMER_COMMANDS_TOPIC, CUSTOMER.encode(), value, None, None, None)
+            Sent(
+                agents.CUSTOMER_COMMANDS_TOPIC,
+                CUSTOMER.encode(),
+                value,
+                None,
+                NOW.timestamp(),
+                None,
+            )
         ]
 
     async def test_anything_else_is_dead_lettered(self, sent: SentRecords) -> None:

@@ -67,6 +67,17 @@ class TestPersonalDetails:
         assert state.profile.age(NOW - timedelta(days=1)) == 35
         assert fold(update("p2", birth_date="2027-01-01")).profile.age(NOW) is None
 
+    def test_age_is_counted_on_the_customers_own_date(self) -> None:
+        late_evening = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)  # 01:30 on 2 December in Yerevan
+        state = fold(update("p1", birth_date="1990-12-02", timezone="Asia/Yerevan"))
+        assert state.profile.age(late_evening) == 36
+        assert fold(update("p1", birth_date="1990-12-02")).profile.age(late_evening) == 35
+
+    def test_a_date_time_gives_its_date(self) -> None:
+        state = fold(update("p1", birth_date="1990-05-17T00:00:00+03:00", overdue_since="x"))
+        assert state.profile.value("birth_date") == "1990-05-17"
+        assert state.profile.value("overdue_since") is None
+
     def test_first_and_last_name_make_the_name(self) -> None:
         state = fold(update("p1", first_name="Ayşe", last_name="Yılmaz"))
         assert state.profile.name == "Ayşe Yılmaz"

@@ -11,7 +11,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +21,7 @@ import fastavro
 import pytest
 from pydantic import BaseModel
 
+from streams.domain.contact_policy import ContactRecheck
 from streams.domain.customer import (
     ChannelContacts,
     CustomerState,
@@ -46,6 +47,13 @@ from streams.domain.events import (
 )
 from streams.domain.links import IdentityLink
 from streams.domain.model import Channel, Direction, OfferResponseKind, SuppressionReason
+from streams.domain.policy import (
+    CampaignPolicy,
+    DoNotContactEntry,
+    FrequencyCap,
+    Purpose,
+    QuietHours,
+)
 from streams.domain.resolution import MergeStep, ProfileMerge, ProfileUnmerge, UnmergeStep
 from streams.domain.screen_pop import ScreenPop
 from streams.serialization import (
@@ -417,12 +425,37 @@ SAMPLES: dict[str, BaseModel] = {
         requested_at=LATER,
         absorbed_state=customer_state(),
     ),
+    "touchline.ContactRecheck": ContactRecheck(customer_id="c-42", at=LATER, reason="wake-up"),
     "touchline.ProfileUnmerge": ProfileUnmerge(
         unmerge_id="u-1",
         survivor_id="c-42",
         absorbed_id="anon-1",
         step=UnmergeStep.REQUESTED,
         requested_at=LATER,
+    ),
+    "touchline.CampaignPolicy": CampaignPolicy(
+        campaign_id="spring-loan",
+        version=3,
+        purpose=Purpose.SERVICE,
+        channels=(Channel.VOICE, Channel.SMS),
+        product="personal-loan",
+        response_cooldown_days=90,
+        accepted_cooldown_days=0,
+        frequency_caps=(
+            FrequencyCap(channel=Channel.VOICE, max_contacts=2, days=7),
+            FrequencyCap(max_contacts=5, days=30),
+        ),
+        quiet_hours=QuietHours(start=time(21, 30), end=time(7, 45, 30)),
+        realtime_channels=(Channel.MESSAGING,),
+        complaint_cooldown_days=0,
+        respect_consent=False,
+    ),
+    "touchline.DoNotContactEntry": DoNotContactEntry(
+        kind="phone",
+        value="+905321234567",
+        expires_at=LATER,
+        source="national-registry",
+        list_id="iys",
     ),
 }
 

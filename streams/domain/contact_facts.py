@@ -1,0 +1,68 @@
+"""What the contact rules read of a customer: `ContactFacts` built from the state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from streams.domain.contact_rules import (
+    MAX_CONTACT_MOMENTS,
+    CampaignResponse,
+    ConsentRecord,
+    ContactFacts,
+    ContactMoment,
+)
+from streams.domain.customer import CustomerState
+from streams.domain.model import Channel, Direction
+from streams.domain.policy import DoNotContactEntry, Purpose
+
+_DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PURPOSES = {p.value for p in Purpose}
+
+
+def identity_keys(state: CustomerState) -> list[str]:
+    """The keys do-not-contact entries are matched on: `phone:+90...`, `email:...`."""
+    return [f"phone:{p}" for p in state.phones] + [f"email:{e}" for e in state.emails]
+
+
+def facts_from_state(
+    state: CustomerState, dnc_matches: Iterable[DoNotContactEntry] = ()
+) -> ContactFacts:
+    """The facts of `state` the rules read. Outbound contacts are kept per day, so each
+    counts as made at the end of its day (UTC): a frequency cap then holds up to a day
+    longer than the exact moments would, never shorter."""
+    moments: list[ContactMoment] = []
+    for channel_name, days in state.contact_days.items():
+        channel = Channel(channel_name) if channel_name in Channel.__members__ else Channel.OTHER
+        for day, outbound in zip(days.days, days.outbound, strict=True):
+            at = _EPOCH + (day + 1) * _DAY - timedelta(milliseconds=1)
+            moments.extend(
+                ContactMoment(at=at, channel=channel, direction=Direction.OUTBOUND)
+                for _ in range(outbound)
+            )
+    moments.sort(key=lambda m: (m.at, m.channel.value))
+    responses = tuple(
+        CampaignResponse(campaign_id=o.campaign_id, response=o.response, at=o.responded_at)
+        for o in state.offers
+        if o.response is not None and o.responded_at is not None
+    )
+    consents = tuple(
+        ConsentRecord(channel=c.channel, purpose=Purpose(c.purpose), granted=c.granted, at=c.at)
+        for c in state.consents
+        if c.purpose in _PURPOSES
+    )
+    return ContactFacts(
+        customer_id=state.customer_id,
+        phones=state.phones,
+        emails=state.emails,
+        timezone=state.profile.value("timezone"),
+        consents=consents,
+        opted_out_channels=state.opted_out_channels,
+        opted_out_all=state.opted_out_all,
+        offer_responses=responses,
+        contact_moments=tuple(moments[-MAX_CONTACT_MOMENTS:]),
+        last_complaint_at=state.last_complaint_at,
+        products=state.products,
+        dnc_matches=tuple(dnc_matches),
+    )

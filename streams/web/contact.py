@@ -1,0 +1,107 @@
+"""The dispatch-time contact check and the audit of a customer's decisions. Any worker
+answers: the request goes to the worker that owns the customer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.agents import policy_inputs
+from streams.app import app, customers
+from streams.domain.contact_policy import contact_check
+from streams.domain.model import Channel
+from streams.intake import InputError
+from streams.web.base import ApiView
+from streams.web.identities import on_owner
+
+MAX_DECISIONS = 100
+
+
+def _required(query: Any, name: str) -> str:
+    value = (query.get(name) or "").strip()
+    if not value:
+        raise InputError(name, f"{name} is required")
+    if len(value) > 200:
+        raise InputError(name, "at most 200 characters")
+    return value
+
+
+def _channel(query: Any) -> Channel:
+    raw = _required(query, "channel").upper()
+    if raw not in Channel.__members__ or raw == Channel.OTHER.value:
+        names = ", ".join(c.value for c in Channel if c is not Channel.OTHER)
+        raise InputError("channel", f"must be one of {names}")
+    return Channel(raw)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@app.page("/v1/contact-check")
+class ContactCheck(ApiView):
+    """May this customer be contacted on this channel for this campaign right now?"""
+
+    async def get(self, request: Any) -> Any:
+        customer_id = _required(request.query, "customer_id")
+        campaign_id = _required(request.query, "campaign_id")
+        channel = _channel(request.query)
+
+        async def answer() -> Any:
+            now = datetime.now(UTC)
+            state = customers.get(customer_id)
+            decision = contact_check(state, customer_id, campaign_id, channel, policy_inputs, now)
+            return self.json(
+                {
+                    "allowed": decision.allowed,
+                    "reasons": [
+                        {
+                            "rule": r.rule.value,
+                            "code": r.code.value,
+                            "detail": r.detail,
+                            "until": _iso(r.until),
+                        }
+                        for r in decision.reasons
+                    ],
+                    "policy_version": decision.policy_version,
+                    "next_allowed_at": _iso(decision.next_allowed_at),
+                    "customer_id": customer_id,
+                    "campaign_id": campaign_id,
+                    "channel": channel.value,
+                    "known_customer": state is not None,
+                    "checked_at": _iso(now),
+                }
+            )
+
+        return await on_owner(self, customers, customer_id, request, answer)
+
+
+@app.page("/v1/customers/{customer_id}/decisions")
+class CustomerDecisions(ApiView):
+    """Every decision about the customer, newest first: its rule, the event that caused it,
+    the policy version and the time; `?campaign_id=` for one campaign."""
+
+    async def get(self, request: Any, customer_id: str) -> Any:
+        campaign_id = (request.query.get("campaign_id") or "").strip() or None
+
+        async def answer() -> Any:
+            state = customers.get(customer_id)
+            if state is None:
+                return self.json({"error": f"no customer {customer_id}"}, status=404)
+            log = [
+                d
+                for d in reversed(state.decision_log)
+                if campaign_id is None or d.campaign_id == campaign_id
+            ][:MAX_DECISIONS]
+            holds = [h for h in state.holds if campaign_id is None or h.campaign_id == campaign_id]
+            return self.json(
+                {
+                    "customer_id": customer_id,
+                    "campaign_id": campaign_id,
+                    "decisions": [d.model_dump(mode="json") for d in log],
+                    "holds": [h.model_dump(mode="json") for h in holds],
+                    "next_check_at": _iso(state.wake_at),
+                }
+            )
+
+        return await on_owner(self, customers, customer_id, request, answer)
