@@ -167,6 +167,13 @@ def _settle(
     channel: Channel,
 ) -> Outcome:
     if inputs is not None:
+        # Every decision names the policy version in force for its campaign.
+        suppressions = [
+            s.model_copy(update={"policy_version": inputs.policy_for(s.campaign_id).version})
+            if s.policy_version is None
+            else s
+            for s in suppressions
+        ]
         folded, changes = reconcile(folded, inputs, decided_at, because)
         suppressions = [
             *suppressions,

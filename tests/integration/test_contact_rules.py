@@ -178,40 +178,84 @@ async def test_quiet_hours_follow_the_customers_time_zone(api: Api, uid: str) ->
     assert (await check(api, istanbul, campaign, "EMAIL"))["allowed"]
 
 
-async def test_frequency_cap_consent_and_complaint_through_the_check(api: Api, uid: str) -> None:
-    campaign, customer = f"caps-{uid}", f"caps-c-{uid}"
+@pytest.mark.parametrize(
+    ("rule", "payload", "channel", "direction"),
+    [
+        (
+            "frequency-cap",
+            {"type": "ContactAttempt", "outcome": "answered"},
+            "VOICE",
+            "OUTBOUND",
+        ),
+        (
+            "consent",
+            {"type": "ProfileUpdate", "fields": {"consent.VOICE.marketing": "withdrawn"}},
+            "WEB",
+            "INBOUND",
+        ),
+        (
+            "complaint-cooldown",
+            {"type": "Complaint", "category": "billing", "severity": "high"},
+            "VOICE",
+            "INBOUND",
+        ),
+        (
+            "offer-response",
+            {"type": "OfferResponse", "campaign_id": "{campaign}", "response": "DECLINED"},
+            "SMS",
+            "INBOUND",
+        ),
+    ],
+)
+async def test_each_rule_holds_through_the_check_and_the_dial_list(
+    api: Api, uid: str, rule: str, payload: dict[str, Any], channel: str, direction: str
+) -> None:
+    campaign, customer, bystander = f"{rule}-{uid}", f"{rule}-c-{uid}", f"{rule}-b-{uid}"
     await apply(
         api,
         campaign,
         frequency_caps=[{"channel": "VOICE", "max_contacts": 1, "days": 7}],
-        complaint_cooldown_days=0,
+        response_cooldown_days=30,
     )
+    await targets(
+        api,
+        campaign,
+        [
+            {"customer_id": customer, "phone": tr_phone(uid, 6)},
+            {"customer_id": bystander, "phone": tr_phone(uid, 7)},
+        ],
+    )
+    await eventually(
+        lambda: dial_list(api, campaign), lambda ids: {customer, bystander} <= set(ids)
+    )
+    assert (await check(api, customer, campaign))["allowed"]
+    fact = {k: v.format(campaign=campaign) if isinstance(v, str) else v for k, v in payload.items()}
     await post(
         api,
         {
-            "occurred_at": minutes_ago(30),
-            "channel": "VOICE",
-            "direction": "OUTBOUND",
+            "occurred_at": minutes_ago(1),
+            "channel": channel,
+            "direction": direction,
             "customer": {"customer_id": customer},
-            "payload": {"type": "ContactAttempt", "campaign_id": campaign, "outcome": "answered"},
-        },
-        {
-            "occurred_at": minutes_ago(20),
-            "channel": "WEB",
-            "direction": "INBOUND",
-            "customer": {"customer_id": customer},
-            "payload": {"type": "ProfileUpdate", "fields": {"consent.SMS.marketing": "withdrawn"}},
+            "payload": fact,
         },
     )
-    capped = await eventually(
-        lambda: check(api, customer, campaign), lambda body: not body["allowed"]
-    )
-    assert [r["rule"] for r in capped["reasons"]] == ["frequency-cap"]
-    sms = await check(api, customer, campaign, "SMS")
-    assert [r["code"] for r in sms["reasons"]] == ["CONSENT_WITHDRAWN"]
-    assert sms["next_allowed_at"] is None  # until the customer says otherwise
-    assert (await check(api, customer, campaign, "EMAIL"))["allowed"]
+    await eventually(lambda: dial_list(api, campaign), lambda ids: ids == [bystander])
+    held = await check(api, customer, campaign)
+    assert not held["allowed"]
+    assert held["reasons"][0]["rule"] == rule
+    assert (await check(api, bystander, campaign))["allowed"]
+    if rule == "consent":
+        assert held["next_allowed_at"] is None  # until the customer says otherwise
+        # Consent is per channel: e-mail is still allowed.
+        assert (await check(api, customer, campaign, "EMAIL"))["allowed"]
+    else:
+        assert held["next_allowed_at"] is not None  # each of the others ends by itself
 
+
+async def test_a_complaint_holds_off_campaigns_with_no_policy_by_the_defaults(
+    api: Api, uid: str
+) -> None:
     other = f"cool-{uid}"
     await post(
         api,

@@ -373,18 +373,22 @@ async def test_two_workers_share_the_partitions(
                 timeout=60,
             )
             assert sorted(listed) == sorted(customers)
-        # Every customer is answered by either worker (table routing) with the same view.
+
+        # Every customer is answered by either worker (table routing) with the same view
+        # (once both have settled after the rebalance their start caused).
+        async def both(customer: str) -> list[Any]:
+            return [await api.request("GET", f"/v1/customers/{customer}") for api in apis]
+
         for customer in customers:
-            views = []
-            for api in apis:
-                status, view = await eventually(
-                    lambda api=api, customer=customer: api.request(
-                        "GET", f"/v1/customers/{customer}"
-                    ),
-                    lambda r: r[0] == 200 and len(r[1]["offers"]) == 1,
-                    timeout=60,
-                )
-                views.append(view)
+            answers = await eventually(
+                lambda customer=customer: both(customer),
+                lambda r: (
+                    all(s == 200 and len(v["offers"]) == 1 and v["targets"] for s, v in r)
+                    and r[0][1] == r[1][1]
+                ),
+                timeout=60,
+            )
+            views = [view for _, view in answers]
             assert views[0] == views[1]
             assert views[0]["customer_id"] == customer
             assert views[0]["offers"][0]["event_id"] == f"e-{customer}"

@@ -232,6 +232,10 @@ def test_suppression_is_readable_by_avro_java(
         "policy": "sms-reply-correlation/v1",
         "occurred_at": AT_MILLIS,
         "decided_at": DECIDED_MILLIS,
+        "action": "SUPPRESSED",
+        "until": None,
+        "rule": None,
+        "policy_version": None,
     }
 
 
