@@ -536,6 +536,9 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
     await asyncio.to_thread(worker.start, 3600)
     recovery_s = time.perf_counter() - started
     settle_s = await settled(worker)
+    profiling = None
+    if args.profile and worker.process is not None:
+        profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
     try:
         load = await asyncio.to_thread(
             subprocess.run,
@@ -553,6 +556,8 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
             check=True,
         )
         reads = json.loads(load.stdout.strip().splitlines()[-1])
+        if profiling is not None:
+            reads["profile"] = await profiling
     finally:
         worker.stop()
     store = tree_bytes(data / "views-worker" / "worker", "customers")

@@ -20,6 +20,7 @@ from streams.app import (
     identity_guard,
     names,
     policy,
+    schedules,
     serializer,
     settings,
     utcnow,
@@ -48,7 +49,7 @@ from streams.domain.resolution import (
 from streams.domain.screen_pop import screen_pop_for
 from streams.policy_book import dnc_book, policy_book
 from streams.serialization import DeadLetter, SerializationError
-from streams.wake_ups import WakeUps
+from streams.wake_ups import WakeUps, decode_schedule, encode_schedule, schedule_of
 
 log = logging.getLogger(__name__)
 
@@ -290,14 +291,21 @@ async def _apply_locked(
     if pop is not None:
         await send(records.screen_pop(serializer, SCREEN_POPS_TOPIC, pop))
     await _index_names(state, outcome.state)
-    _store(customer_id, outcome.state)
+    _store(customer_id, outcome.state, state)
     _applied.inc()
 
 
-def _store(customer_id: str, state: CustomerState) -> None:
+def _store(customer_id: str, state: CustomerState, before: CustomerState | None) -> None:
     customers[customer_id] = state
     state_cache.put(customer_id, state)
     wake_ups.track(state)
+    schedule = schedule_of(state)
+    if schedule != schedule_of(before):
+        if schedule is None:
+            if customer_id in schedules:
+                del schedules[customer_id]
+        else:
+            schedules[customer_id] = encode_schedule(schedule)
 
 
 async def _send_decisions(outcome: Outcome) -> None:
@@ -321,7 +329,7 @@ async def _recheck(event: EventT, command: ContactRecheck) -> None:
             metrics.events.labels(agent="customer", outcome="recheck_unchanged").inc()
             return
         await _send_decisions(outcome)
-        _store(command.customer_id, outcome.state)
+        _store(command.customer_id, outcome.state, state)
         metrics.events.labels(agent="customer", outcome="rechecked").inc()
 
 
@@ -367,9 +375,10 @@ async def _track_assigned(app: Any, *args: Any, **kwargs: Any) -> None:
     wake_ups.clear()
 
     async def scan() -> None:
-        for seen, (_customer_id, state) in enumerate(customers.items(), start=1):
-            if isinstance(state, CustomerState):
-                wake_ups.track(state)
+        for seen, (customer_id, raw) in enumerate(schedules.items(), start=1):
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                key = customer_id.decode() if isinstance(customer_id, bytes) else customer_id
+                wake_ups.track_schedule(key, *decode_schedule(raw))
             if seen % 1000 == 0:
                 await asyncio.sleep(0)  # a big table must not stall the event loop
 
@@ -428,7 +437,7 @@ async def _route_or_command(event: EventT, command: Command) -> None:
             await _send_command_for(onward.target_id, onward)
         if step.state is not None:
             await _index_names(state, step.state)
-            _store(command.target_id, step.state)
+            _store(command.target_id, step.state, state)
         metrics.events.labels(
             agent="customer", outcome=f"{kind}.{command.step.value}.{step.note or 'applied'}"
         ).inc()

@@ -92,9 +92,21 @@ names = app.Table(
     "names", default=None, key_type=str, help="name token → JSON list of customer summaries"
 )
 
+schedules = app.Table(
+    "schedules",
+    default=None,
+    key_type=str,
+    help="customer_id → JSON: when to ask the contact rules again, and targeting campaigns",
+)
+
 # Faust derives table serializers from the types (JSON by default). Keys must be the raw
 # UTF-8 bytes producers use, or partitioning and table routing would hash other bytes.
-for _table, _values in ((customers, _StateCodec()), (identities, "raw"), (names, "raw")):
+for _table, _values in (
+    (customers, _StateCodec()),
+    (identities, "raw"),
+    (names, "raw"),
+    (schedules, "raw"),
+):
     _table.key_serializer = "raw"  # type: ignore[attr-defined]
     _table.value_serializer = _values  # type: ignore[attr-defined]
     # The changelog topic was already made with the JSON defaults; recovery decodes

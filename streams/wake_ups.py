@@ -1,14 +1,42 @@
 """When each customer this worker owns must be asked the contact rules again without any
 new event: a hold ends (a DNC entry expires, a cooldown is over, quiet hours end) or quiet
 hours begin. A heap in memory, filled from the states the worker stores and, after a
-rebalance, from its table."""
+rebalance, from the small `schedules` table (customer → when and which campaigns), which
+is read far quicker than the customer states themselves."""
 
 from __future__ import annotations
 
 import heapq
-from datetime import datetime
+import json
+from datetime import UTC, datetime
 
 from streams.domain.customer import CustomerState
+
+Schedule = tuple[datetime | None, tuple[str, ...]]
+
+
+def schedule_of(state: CustomerState | None) -> Schedule | None:
+    """When the rules want asking again and which campaigns target the customer; None for
+    a customer on no dial list with nothing to wake for (most customers)."""
+    if state is None or state.merged_into is not None:
+        return None
+    campaigns = tuple(sorted({t.campaign_id for t in state.targets}))
+    if state.wake_at is None and not campaigns:
+        return None
+    return state.wake_at, campaigns
+
+
+def encode_schedule(schedule: Schedule) -> bytes:
+    at, campaigns = schedule
+    millis = None if at is None else int(at.timestamp() * 1000)
+    return json.dumps({"wake_at": millis, "campaigns": list(campaigns)}).encode()
+
+
+def decode_schedule(raw: bytes) -> Schedule:
+    data = json.loads(raw)
+    millis = data.get("wake_at")
+    at = None if millis is None else datetime.fromtimestamp(millis / 1000, UTC)
+    return at, tuple(str(c) for c in data.get("campaigns", ()))
 
 
 class WakeUps:
@@ -23,32 +51,37 @@ class WakeUps:
     def targeted(self, campaign_id: str) -> list[str]:
         return sorted(self._targeted.get(campaign_id, ()))
 
-    def _index(self, state: CustomerState) -> None:
-        campaigns = frozenset(t.campaign_id for t in state.targets)
-        if state.merged_into is not None:
-            campaigns = frozenset()
-        known = self._campaigns.get(state.customer_id, frozenset())
+    def _index(self, customer_id: str, campaigns: frozenset[str]) -> None:
+        known = self._campaigns.get(customer_id, frozenset())
         if campaigns == known:
             return
         for campaign_id in known - campaigns:
-            self._targeted.get(campaign_id, set()).discard(state.customer_id)
+            self._targeted.get(campaign_id, set()).discard(customer_id)
         for campaign_id in campaigns - known:
-            self._targeted.setdefault(campaign_id, set()).add(state.customer_id)
-        self._campaigns[state.customer_id] = campaigns
+            self._targeted.setdefault(campaign_id, set()).add(customer_id)
+        if campaigns:
+            self._campaigns[customer_id] = campaigns
+        else:
+            self._campaigns.pop(customer_id, None)
 
     def track(self, state: CustomerState) -> None:
         """Remember when `state` wants asking again (its `wake_at`), replacing any earlier
         wish; a state that wants nothing is forgotten."""
-        self._index(state)
-        at = state.wake_at if state.merged_into is None else None
-        known = self._due_at.get(state.customer_id)
+        wake_at, campaigns = schedule_of(state) or (None, ())
+        self.track_schedule(state.customer_id, wake_at, campaigns)
+
+    def track_schedule(
+        self, customer_id: str, at: datetime | None, campaigns: tuple[str, ...]
+    ) -> None:
+        self._index(customer_id, frozenset(campaigns))
+        known = self._due_at.get(customer_id)
         if at == known:
             return
         if at is None:
-            del self._due_at[state.customer_id]  # its heap entry is skipped when popped
+            del self._due_at[customer_id]  # its heap entry is skipped when popped
             return
-        self._due_at[state.customer_id] = at
-        heapq.heappush(self._heap, (at, state.customer_id))
+        self._due_at[customer_id] = at
+        heapq.heappush(self._heap, (at, customer_id))
 
     def due(self, now: datetime) -> list[tuple[str, datetime]]:
         """The customers due by `now`, each once, with the moment they were due."""

@@ -415,7 +415,7 @@ def parse_dnc_csv(
         try:
             for entry in _dnc_row(cells, region, source, list_id):
                 key = (entry.list_id, entry.key)
-                entries[key] = _longer(entries.get(key), entry)
+                entries[key] = longer_entry(entries.get(key), entry)
         except PolicyError as exc:
             rejected.append(RejectedRow(line, str(exc)))
     if header is None:
@@ -445,7 +445,7 @@ def _dnc_header(row: list[str]) -> list[str]:
 def _dnc_row(
     cells: dict[str, str], region: str | None, source: str | None, list_id: str | None
 ) -> Iterable[DoNotContactEntry]:
-    expires_at = _expiry(cells.get("expires_at", ""))
+    expires_at = parse_expiry(cells.get("expires_at", ""))
     where = {"source": cells.get("source") or source, "list_id": cells.get("list_id") or list_id}
     if "kind" in cells:
         if not cells["value"]:
@@ -464,7 +464,9 @@ def _dnc_row(
     ]
 
 
-def _expiry(cell: str) -> datetime | None:
+def parse_expiry(cell: str | None) -> datetime | None:
+    """An entry's `expires_at`: an ISO 8601 date-time with an offset, or a date the entry
+    still holds on (UTC); empty: for good."""
     if not cell:
         return None
     try:
@@ -483,7 +485,8 @@ def _expiry(cell: str) -> datetime | None:
     return moment
 
 
-def _longer(known: DoNotContactEntry | None, entry: DoNotContactEntry) -> DoNotContactEntry:
+def longer_entry(known: DoNotContactEntry | None, entry: DoNotContactEntry) -> DoNotContactEntry:
+    """Of two entries for one identity, the one that holds longer."""
     if known is None or known.expires_at is None:
         return entry if known is None else known
     if entry.expires_at is None or entry.expires_at > known.expires_at:

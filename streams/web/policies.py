@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from streams import records
@@ -18,7 +18,9 @@ from streams.domain.policy import (
     RejectedRow,
     dnc_entry,
     ensure_newer,
+    longer_entry,
     parse_dnc_csv,
+    parse_expiry,
     parse_policy,
 )
 from streams.intake import InputError
@@ -162,7 +164,7 @@ class DncImportView(ApiView):
         # The topic keeps one entry per identity: of two for the same one, the longer holds.
         by_key: dict[str, DoNotContactEntry] = {}
         for entry in entries:
-            by_key[entry.key] = _longer(by_key.get(entry.key), entry)
+            by_key[entry.key] = longer_entry(by_key.get(entry.key), entry)
         try:
             await publish_records(
                 [records.dnc_entry(serializer, e, SOURCE) for e in by_key.values()]
@@ -207,39 +209,11 @@ def _json_entry(item: Any, source: str | None, list_id: str | None) -> DoNotCont
     return dnc_entry(
         item["kind"],
         item["value"],
-        expires_at=_expiry(item.get("expires_at")),
+        expires_at=parse_expiry(item.get("expires_at")),
         source=item.get("source") or source,
         list_id=item.get("list_id") or list_id,
         default_region=settings.default_region,
     )
-
-
-def _expiry(raw: str | None) -> datetime | None:
-    """As in the CSV: an ISO 8601 date-time with an offset, or a date the entry still
-    holds on (UTC)."""
-    if not raw:
-        return None
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        pass
-    else:
-        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise PolicyError("expires_at", "must be an ISO 8601 date or date-time") from None
-    if moment.tzinfo is None:
-        raise PolicyError("expires_at", "needs a UTC offset, e.g. 2027-01-31T00:00:00Z")
-    return moment
-
-
-def _longer(known: DoNotContactEntry | None, entry: DoNotContactEntry) -> DoNotContactEntry:
-    if known is None or entry.expires_at is None:
-        return entry
-    if known.expires_at is None or known.expires_at >= entry.expires_at:
-        return known
-    return entry
 
 
 def _identity_key(kind: str, value: str) -> str:

@@ -37,7 +37,7 @@ for _name in (
     os.environ.pop(_name, None)
 
 from streams.agents import state_cache  # noqa: E402
-from streams.app import app, customers, identities  # noqa: E402  (after the environment)
+from streams.app import app, customers, identities, names, schedules  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +64,6 @@ def test_app() -> Any:
 def empty_tables(test_app: Any) -> Any:
     """Each test starts from empty tables: the memory store lives as long as the app."""
     yield
-    for table in (customers, identities):
+    for table in (customers, identities, names, schedules):
         table.data.clear()
     state_cache.clear()

@@ -303,9 +303,22 @@ async def test_any_of_two_workers_finds_a_customer_by_id_identity_and_name(
                     timeout=60,
                 )
                 _, timeline = await api.request("GET", f"/v1/customers/{customer}/timeline")
-                answers.append((by_id["customer_id"], by_phone["customer_id"], timeline["entries"]))
+                _, contact = await api.request(
+                    "GET",
+                    "/v1/contact-check",
+                    params={"customer_id": customer, "campaign_id": "any", "channel": "EMAIL"},
+                )
+                answers.append(
+                    (
+                        by_id["customer_id"],
+                        by_phone["customer_id"],
+                        timeline["entries"],
+                        (contact["allowed"], contact["known_customer"], contact["reasons"]),
+                    )
+                )
             assert answers[0] == answers[1]
             assert answers[0][:2] == (customer, customer)
+            assert answers[0][3] == (True, True, [])  # the contact check, from either worker
             assert [e["event_id"] for e in answers[0][2]] == [f"pf-{customer}"]
         for api in apis:
             _, found = await eventually(
