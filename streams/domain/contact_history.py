@@ -169,11 +169,18 @@ def count_day(
 def in_window(days: ContactDays, now: datetime, span: int) -> list[ContactDay]:
     """The days among the last `span` days up to and including `now`'s day."""
     today = epoch_day(now)
-    return [r for r in days.rows() if today - span < r.day <= today]
+    columns = zip(*days._columns(), strict=True)
+    return [ContactDay(*row) for row in columns if today - span < row[0] <= today]
 
 
 def contacts_in(days: ContactDays, now: datetime, span: int) -> int:
-    return sum(r.contacts for r in in_window(days, now, span))
+    # Read the columns directly: the view asks this for every channel and window.
+    today = epoch_day(now)
+    return sum(
+        inbound + outbound
+        for day, inbound, outbound in zip(days.days, days.inbound, days.outbound, strict=True)
+        if today - span < day <= today
+    )
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from streams.domain.model import Channel
 SHAPED_FIELDS = frozenset(
     {
         "recent_event_digests",
+        "decision_log",  # the audit has its own endpoint: GET .../decisions
         "profile",
         "consents",
         "customer_since",
