@@ -382,7 +382,28 @@ async def _track_assigned(app: Any, *args: Any, **kwargs: Any) -> None:
             if seen % 1000 == 0:
                 await asyncio.sleep(0)  # a big table must not stall the event loop
 
-    asyncio.get_running_loop().create_task(scan())
+    async def warm() -> None:
+        # Read the owned customer states once, raw and undecoded, once the tables are
+        # recovered: RocksDB keeps what it reads in its block cache, so the first view
+        # of a customer needs no disk read (a page cache may have been reclaimed).
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        while not recovery.completed.is_set():
+            await asyncio.sleep(0.5)
+        read = getattr(customers.data, "_itervalues", None)
+        if read is None:
+            return
+        for seen, _ in enumerate(read(), start=1):
+            if seen % 5000 == 0:
+                await asyncio.sleep(0)
+
+    loop = asyncio.get_running_loop()
+    for work in (scan(), warm()):
+        task = loop.create_task(work)
+        _background.add(task)  # held, so the loop does not drop it half-way
+        task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()
 
 
 app.on_partitions_assigned.connect(_track_assigned)  # type: ignore[arg-type]
