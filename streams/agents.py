@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from streams.app import (
 )
 from streams.domain.contact_policy import ContactRecheck, PolicyInputs
 from streams.domain.customer import CustomerState, new_identities
-from streams.domain.decisions import Outcome, process, recheck
+from streams.domain.decisions import Decision, process, recheck
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import (
     IdentityLink,
@@ -284,9 +284,7 @@ async def _apply_locked(
             continue  # shared or placeholder values never link anyone
         link = IdentityLink(identity=identity, customer_id=customer_id, source_event_id=source)
         await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
-    for decision in outcome.decisions:
-        await send(records.decision(serializer, decision))
-        metrics.decisions.labels(kind=type(decision).__name__).inc()
+    await _send_decisions(outcome.decisions)
     pop = screen_pop_for(fact, customer_id) if isinstance(fact, Interaction) else None
     if pop is not None:
         await send(records.screen_pop(serializer, SCREEN_POPS_TOPIC, pop))
@@ -308,8 +306,8 @@ def _store(customer_id: str, state: CustomerState, before: CustomerState | None)
             schedules[customer_id] = encode_schedule(schedule)
 
 
-async def _send_decisions(outcome: Outcome) -> None:
-    for decision in outcome.decisions:
+async def _send_decisions(decisions: Iterable[Decision]) -> None:
+    for decision in decisions:
         await send(records.decision(serializer, decision))
         metrics.decisions.labels(kind=type(decision).__name__).inc()
 
@@ -328,7 +326,7 @@ async def _recheck(event: EventT, command: ContactRecheck) -> None:
         if outcome.state is state:
             metrics.events.labels(agent="customer", outcome="recheck_unchanged").inc()
             return
-        await _send_decisions(outcome)
+        await _send_decisions(outcome.decisions)
         _store(command.customer_id, outcome.state, state)
         metrics.events.labels(agent="customer", outcome="rechecked").inc()
 
@@ -451,9 +449,7 @@ async def _route_or_command(event: EventT, command: Command) -> None:
         # Send first, store last, as for events: a redelivered command decides again.
         for link in step.links:
             await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
-        for decision in step.decisions:
-            await send(records.decision(serializer, decision))
-            metrics.decisions.labels(kind=type(decision).__name__).inc()
+        await _send_decisions(step.decisions)
         for onward in step.commands:
             await _send_command_for(onward.target_id, onward)
         if step.state is not None:

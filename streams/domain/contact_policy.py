@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, field_validator
 from streams.domain.contact_facts import facts_from_state, identity_keys
 from streams.domain.contact_rules import ContactDecision, ContactFacts, check, customer_zone
 from streams.domain.customer import CustomerState, DecisionRecord, PolicyHold
-from streams.domain.model import Channel, Fact, SuppressionAction, SuppressionReason, to_millis
+from streams.domain.model import Channel, Fact, SuppressionAction, to_millis
 from streams.domain.policy import CampaignPolicy, DoNotContactEntry, QuietHours, default_policy
 
 DIAL_LIST_CHANNEL = Channel.VOICE
@@ -222,7 +222,3 @@ def record_decisions(state: CustomerState, records: Iterable[DecisionRecord]) ->
 
 def decision_id(*parts: str) -> str:
     return str(uuid.uuid5(_DECISION_NS, "|".join(parts)))
-
-
-def lift_reason(hold: PolicyHold) -> SuppressionReason:
-    return hold.reason

@@ -8,7 +8,9 @@ from typing import Any
 from streams.app import app, customers
 from streams.domain.customer import CustomerState
 from streams.domain.single_view import single_customer_view
-from streams.web import identities  # noqa: F401  (its fixed /v1/customers/... paths first)
+
+# Imported first: its fixed /v1/customers/... paths must be routed before {customer_id}.
+from streams.web import identities
 from streams.web.base import ApiView
 
 
@@ -16,13 +18,6 @@ def customer_view(state: CustomerState, now: datetime | None = None) -> dict[str
     """The 360 view as JSON (shape: `streams.domain.single_view`). Ages, windowed counts,
     scores and alerts are relative to `now`, the current time unless given."""
     return single_customer_view(state, now or datetime.now(UTC))
-
-
-async def _ensure_partition_metadata() -> None:
-    """Table routing hashes the key with the producer's metadata of the changelog topic,
-    which the producer only has once it has written there: fetch it before routing."""
-    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-    await producer.partitions_for(customers.changelog_topic.get_topic_name())
 
 
 class CustomerView(ApiView):
@@ -34,7 +29,7 @@ class CustomerView(ApiView):
         return self.json(customer_view(state))
 
     async def get(self, request: Any, customer_id: str) -> Any:
-        await _ensure_partition_metadata()
+        await identities.ensure_partition_metadata(customers)
         return await self._routed(request, customer_id)  # type: ignore[call-arg]
 
 

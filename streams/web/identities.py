@@ -48,7 +48,7 @@ IDENTITY_KINDS: dict[str, Callable[[str], str]] = {
 MAX_TIMELINE = 200
 
 
-async def _ensure_partition_metadata(table: Table) -> None:
+async def ensure_partition_metadata(table: Table) -> None:
     """Routing hashes the key with the producer's metadata of the table's changelog,
     which the producer only has once it has written there: fetch it first."""
     producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
@@ -63,7 +63,7 @@ async def on_owner(
     answer: Callable[[], Awaitable[Any]],
 ) -> Any:
     """Answer here if this worker owns `key` in `table`, else forward the request there."""
-    await _ensure_partition_metadata(table)
+    await ensure_partition_metadata(table)
     try:
         return await app.router.route_req(table.name, key, view.web, request)
     except SameNode:
@@ -72,7 +72,7 @@ async def on_owner(
 
 async def owner_json(table: Table, key: str, path: str, request: Any) -> tuple[int, Any]:
     """GET `path` from the worker that owns `key` (this one included), as JSON."""
-    await _ensure_partition_metadata(table)
+    await ensure_partition_metadata(table)
     url = app.router.key_store(table.name, key)
     headers = {}
     if "Authorization" in request.headers:
