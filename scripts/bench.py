@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from streams.domain.model import Channel, Direction  # noqa: E402
 from streams.kafka.admin import ensure_topics  # noqa: E402
 from streams.kafka.local import LocalKafka  # noqa: E402
 from streams.serialization import AvroSerializer  # noqa: E402
+from streams.state_codec import STATE_MARKER, encode_state  # noqa: E402
 from tests.hub import HubWorker, free_ports  # noqa: E402
 
 serializer = AvroSerializer()
@@ -452,17 +454,16 @@ VIEW_ID = "v-{:07d}"
 
 async def fill_customers(bootstrap: str, app_id: str, count: int, partitions: int) -> float:
     """`count` customers straight into the customers table's changelog, as the worker
-    writes them (Avro single-object encoding), so the worker recovers them into RocksDB.
+    writes them (`streams.state_codec`), so the worker recovers them into RocksDB.
     200 histories are folded for real; each customer gets one of them under its own id."""
     topic = f"{app_id}-customers-changelog"
     await ensure_topics(bootstrap, partitions, internal=(topic,))
     templates = []
-    placeholder = VIEW_ID.format(0).encode()
+    marker = f'"{VIEW_ID.format(0)}"'.encode()
     for i in range(200):
-        encoded = serializer.encode_model(view_template(i))
-        marker = bytes([len(placeholder) * 2]) + placeholder  # Avro string: zig-zag length
-        assert encoded.count(marker) == 1, "the customer id must appear once"
-        templates.append(encoded.split(marker))
+        text = view_template(i).model_dump_json().encode()
+        assert text.count(marker) == 1, "the customer id must appear once"
+        templates.append(text.split(marker))
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024
     )
@@ -473,7 +474,7 @@ async def fill_customers(bootstrap: str, app_id: str, count: int, partitions: in
         for n in range(count):
             key = VIEW_ID.format(n).encode()
             head, tail = templates[n % len(templates)]
-            value = head + bytes([len(key) * 2]) + key + tail
+            value = STATE_MARKER + zlib.compress(head + b'"' + key + b'"' + tail, 1)
             pending.append(await producer.send(topic, value, key=key))
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)
@@ -570,6 +571,9 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
         "reads": reads,
         "rocksdb_bytes": store,
         "rocksdb_bytes_per_customer": round(store / args.view_customers, 1),
+        "state_bytes_per_customer_stored": round(
+            statistics.mean(len(encode_state(view_template(i))) for i in range(200))
+        ),
         "state_bytes_per_customer_avro": round(
             statistics.mean(len(serializer.encode_model(view_template(i))) for i in range(200))
         ),

@@ -10,10 +10,10 @@ import faust
 from faust.serializers import codecs
 
 from streams.config import Settings
-from streams.domain.customer import CustomerState
 from streams.domain.decisions import ContactPolicy
 from streams.domain.resolution import IdentityGuard
-from streams.serialization import AvroSerializer, SchemaRegistry, SerializationError
+from streams.serialization import AvroSerializer, SchemaRegistry
+from streams.state_codec import decode_state, encode_state
 
 settings = Settings.from_env()
 serializer = AvroSerializer(
@@ -28,8 +28,7 @@ identity_guard = IdentityGuard(blocked=settings.blocked_identities)
 
 
 class _StateCodec(codecs.Codec):
-    """Table values are CustomerState in the same Avro single-object encoding as the topics,
-    so a changelog can be read with the schemas alone."""
+    """Table values are CustomerState in the format of `streams.state_codec`."""
 
     _last: tuple[Any, bytes] | None = None
 
@@ -39,15 +38,12 @@ class _StateCodec(codecs.Codec):
         last = self._last
         if last is not None and last[0] is obj:
             return last[1]
-        encoded = serializer.encode_model(obj)
+        encoded = encode_state(obj)
         self._last = (obj, encoded)
         return encoded
 
     def _loads(self, s: bytes) -> Any:
-        model = serializer.decode_model(s)
-        if not isinstance(model, CustomerState):
-            raise SerializationError(f"customers table holds a {type(model).__name__}")
-        return model
+        return decode_state(s, serializer)
 
 
 def _worker_dir() -> str:

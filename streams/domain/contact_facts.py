@@ -18,7 +18,9 @@ from streams.domain.policy import DoNotContactEntry, Purpose
 
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 _PURPOSES = {p.value for p in Purpose}
+_CHANNELS = {c.value: c for c in Channel}
 
 
 def identity_keys(state: CustomerState) -> list[str]:
@@ -32,23 +34,32 @@ def facts_from_state(
     """The facts of `state` the rules read. Outbound contacts are kept per day, so each
     counts as made at the end of its day (UTC): a frequency cap then holds up to a day
     longer than the exact moments would, never shorter."""
+    # Everything here comes from a validated state, in whole milliseconds: the records are
+    # built without validating them again (the check runs on every dial attempt).
     moments: list[ContactMoment] = []
     for channel_name, days in state.contact_days.items():
-        channel = Channel(channel_name) if channel_name in Channel.__members__ else Channel.OTHER
+        channel = _CHANNELS.get(channel_name, Channel.OTHER)
         for day, outbound in zip(days.days, days.outbound, strict=True):
-            at = _EPOCH + (day + 1) * _DAY - timedelta(milliseconds=1)
-            moments.extend(
-                ContactMoment(at=at, channel=channel, direction=Direction.OUTBOUND)
-                for _ in range(outbound)
+            if not outbound:
+                continue
+            moment = ContactMoment.model_construct(
+                at=_EPOCH + (day + 1) * _DAY - _MILLISECOND,
+                channel=channel,
+                direction=Direction.OUTBOUND,
             )
+            moments.extend([moment] * outbound)
     moments.sort(key=lambda m: (m.at, m.channel.value))
     responses = tuple(
-        CampaignResponse(campaign_id=o.campaign_id, response=o.response, at=o.responded_at)
+        CampaignResponse.model_construct(
+            campaign_id=o.campaign_id, response=o.response, at=o.responded_at
+        )
         for o in state.offers
         if o.response is not None and o.responded_at is not None
     )
     consents = tuple(
-        ConsentRecord(channel=c.channel, purpose=Purpose(c.purpose), granted=c.granted, at=c.at)
+        ConsentRecord.model_construct(
+            channel=c.channel, purpose=Purpose(c.purpose), granted=c.granted, at=c.at
+        )
         for c in state.consents
         if c.purpose in _PURPOSES
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,8 @@ class ContactDays(Fact):
     def _columns_align(self) -> ContactDays:
         if len({len(c) for c in self._columns()}) > 1:
             raise ValueError("contact day columns differ in length")
+        if any(a >= b for a, b in itertools.pairwise(self.days)):
+            raise ValueError("contact days must be in order, each once")
         return self
 
     def _columns(self) -> tuple[tuple[int, ...], ...]:
@@ -166,21 +169,25 @@ def count_day(
     return ContactDays.of(rows)
 
 
+def _window(days: ContactDays, now: datetime, span: int) -> slice:
+    """Where the last `span` days up to and including `now`'s day are in the columns
+    (the days are in order)."""
+    today = epoch_day(now)
+    return slice(
+        bisect.bisect_right(days.days, today - span), bisect.bisect_right(days.days, today)
+    )
+
+
 def in_window(days: ContactDays, now: datetime, span: int) -> list[ContactDay]:
     """The days among the last `span` days up to and including `now`'s day."""
-    today = epoch_day(now)
-    columns = zip(*days._columns(), strict=True)
-    return [ContactDay(*row) for row in columns if today - span < row[0] <= today]
+    window = _window(days, now, span)
+    return [ContactDay(*row) for row in zip(*(c[window] for c in days._columns()), strict=True)]
 
 
 def contacts_in(days: ContactDays, now: datetime, span: int) -> int:
     # Read the columns directly: the view asks this for every channel and window.
-    today = epoch_day(now)
-    return sum(
-        inbound + outbound
-        for day, inbound, outbound in zip(days.days, days.inbound, days.outbound, strict=True)
-        if today - span < day <= today
-    )
+    window = _window(days, now, span)
+    return sum(days.inbound[window]) + sum(days.outbound[window])
 
 
 @dataclass(frozen=True)
@@ -200,7 +207,7 @@ def preferred_channel(
     if stated is not None:
         return PreferredChannel(stated, "profile")
     inbound = {
-        name: sum(d.inbound for d in in_window(days, now, CONTACT_DAYS))
+        name: sum(days.inbound[_window(days, now, CONTACT_DAYS)])
         for name, days in contact_days.items()
     }
     candidates = [(count, name) for name, count in inbound.items() if count > 0]
@@ -321,5 +328,8 @@ def summarise(event: Interaction) -> str:
 
 def repeats_in(contact_days: Iterable[ContactDays], now: datetime) -> tuple[int, int]:
     """Repeat contacts (24 hours, 7 days) in the last 90 days, on every channel given."""
-    window = [r for days in contact_days for r in in_window(days, now, CONTACT_DAYS)]
-    return sum(r.repeat_24h for r in window), sum(r.repeat_7d for r in window)
+    within = [(days, _window(days, now, CONTACT_DAYS)) for days in contact_days]
+    return (
+        sum(sum(days.repeat_24h[window]) for days, window in within),
+        sum(sum(days.repeat_7d[window]) for days, window in within),
+    )

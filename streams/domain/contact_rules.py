@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -534,23 +534,35 @@ def _zone(name: str) -> ZoneInfo | None:
 _UTC = ZoneInfo("UTC")
 
 
+@functools.lru_cache(maxsize=4_096)
+def _openings(window: QuietHours, zone: ZoneInfo, today: date) -> tuple[datetime, ...]:
+    """When the window opens on `today` and the three days after it, in order (UTC).
+    Both readings of each day's start: when clocks go back, the start may come twice.
+    Cached: every check in quiet hours asks, and the answer is the same all day."""
+    return tuple(
+        sorted(
+            opens
+            for days in range(4)
+            for fold in (0, 1)
+            if window.allows(
+                (
+                    opens := datetime.combine(
+                        today + timedelta(days=days), window.start, tzinfo=zone
+                    )
+                    .replace(fold=fold)
+                    .astimezone(UTC)
+                )
+                .astimezone(zone)
+                .time()
+            )
+        )
+    )
+
+
 def _window_opens(window: QuietHours, zone: ZoneInfo, now: datetime) -> datetime:
     """The first moment after `now` inside the window, on the zone's clock."""
-    today = now.astimezone(zone).date()
-    # Both readings of each day's start: when clocks go back, the start may come twice.
-    openings = sorted(
-        opens
-        for days in range(4)
-        for fold in (0, 1)
-        if (
-            opens := datetime.combine(today + timedelta(days=days), window.start, tzinfo=zone)
-            .replace(fold=fold)
-            .astimezone(UTC)
-        )
-        > now
-        and window.allows(opens.astimezone(zone).time())
-    )
-    opens = openings[0]  # a window is never skipped four days running
+    openings = _openings(window, zone, now.astimezone(zone).date())
+    opens = next(o for o in openings if o > now)  # never skipped four days running
     # A clock change can open the window before its start comes round: springing forward
     # over the start (the window then opens at the change), or falling back into it.
     change = _clock_change(zone, now, opens)

@@ -33,6 +33,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from streams.domain.alerts import alerts
 from streams.domain.contact_history import (
     ContactDays,
@@ -44,6 +46,7 @@ from streams.domain.contact_history import (
 from streams.domain.customer import CustomerState, OfferRecord
 from streams.domain.insights import insights
 from streams.domain.model import Channel
+from streams.domain.profile import ConsentRecord
 
 # Shown shaped below (or replaced by a key of the same name), so not dumped raw.
 SHAPED_FIELDS = frozenset(
@@ -66,6 +69,12 @@ SHAPED_FIELDS = frozenset(
 )
 # Personal details shown as the customer (or a system) stated them.
 PROFILE_KEYS = ("birth_date", "city", "country", "language", "form_of_address", "timezone")
+
+
+# One serializer call for a whole list rather than one a record: the view is read often.
+_TIMELINE = TypeAdapter(tuple[TimelineEntry, ...])
+_CONSENTS = TypeAdapter(tuple[ConsentRecord, ...])
+_NO_DAYS = ContactDays()
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -93,8 +102,8 @@ def single_customer_view(state: CustomerState, now: datetime) -> dict[str, Any]:
     view["contact_history"] = contact_history_view(state, now)
     view["flags"] = flags_view(state, now)
     view["offers_by_campaign"] = offers_by_campaign(state.offers)
-    view["consents"] = [c.model_dump(mode="json") for c in state.consents]
-    view["timeline"] = [timeline_view(e) for e in reversed(state.timeline)]
+    view["consents"] = _CONSENTS.dump_python(state.consents, mode="json")
+    view["timeline"] = _TIMELINE.dump_python(state.timeline[::-1], mode="json")
     view["insights"] = insights(state, now).as_json()
     view["alerts"] = [a.as_json() for a in alerts(state, now)]
     view["merged_into"] = state.merged_into
@@ -148,7 +157,7 @@ def purchases_view(state: CustomerState) -> dict[str, Any]:
 def contact_history_view(state: CustomerState, now: datetime) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     for name, stats in sorted(state.contacts.items()):
-        days = state.contact_days.get(name, ContactDays())
+        days = state.contact_days.get(name, _NO_DAYS)
         channels[name] = {
             "inbound": stats.inbound,
             "outbound": stats.outbound,
@@ -215,7 +224,3 @@ def offers_by_campaign(offers: tuple[OfferRecord, ...]) -> dict[str, list[dict[s
     for offer in offers:
         grouped.setdefault(offer.campaign_id, []).append(offer.model_dump(mode="json"))
     return dict(sorted(grouped.items()))
-
-
-def timeline_view(entry: TimelineEntry) -> dict[str, Any]:
-    return entry.model_dump(mode="json")

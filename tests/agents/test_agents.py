@@ -27,6 +27,7 @@ from streams.domain.links import IdentityLink, anonymous_customer_id
 from streams.domain.model import Channel, OfferResponseKind, SuppressionReason
 from streams.domain.resolution import MergeStep, ProfileMerge
 from streams.serialization import DeadLetter
+from streams.state_codec import STATE_MARKER, decode_state
 from tests.factories import CUSTOMER, PHONE, T0, interaction, offer, target
 
 OTHER_PHONE = "+905559998877"
@@ -197,11 +198,12 @@ class TestCustomerAgentApplies:
         assert state.is_suppressed("A", Channel.VOICE)
 
         # The new state was assigned back, so the table logged it to its changelog, as the
-        # raw customer id and the state in Avro (readable with the schemas alone).
+        # raw customer id and the state in the table's format (`streams.state_codec`).
         logged = changelog.call_args_list[-1].args[0].message
         assert logged.channel is customers.changelog_topic
         assert logged.key == CUSTOMER.encode()
-        assert serializer.decode_model(logged.value) == state
+        assert logged.value[:4] == STATE_MARKER
+        assert decode_state(logged.value, serializer) == state
         assert logged.partition == 0
 
     async def test_first_sight_of_an_identity_publishes_a_link(self, sent: SentRecords) -> None:
