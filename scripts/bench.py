@@ -497,33 +497,62 @@ async def settled(worker: HubWorker, timeout: float = 300.0) -> float:
     """Seconds until the worker is idle after its recovery (under 10% of a core for 3 s
     running: RocksDB compacts what it just took in), so reads are measured in the steady
     state; `timeout` at most."""
-    if worker.process is None:
+    if worker.process is None or not Path(f"/proc/{worker.process.pid}/stat").exists():
         return 0.0
-    stat = Path(f"/proc/{worker.process.pid}/stat")
-    if not stat.exists():
-        return 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def cpu_seconds() -> float:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime, with threads
-
     started = time.perf_counter()
     quiet = 0
-    last = cpu_seconds()
+    last = cpu_seconds(worker)
     while time.perf_counter() - started < timeout and quiet < 3:
         await asyncio.sleep(1.0)
-        now = cpu_seconds()
+        now = cpu_seconds(worker)
         quiet = quiet + 1 if now - last < 0.1 else 0
         last = now
     return time.perf_counter() - started
+
+
+def cpu_seconds(worker: HubWorker) -> float:
+    """CPU the worker process has used so far (user + system, all its threads)."""
+    if worker.process is None:
+        return 0.0
+    stat = Path(f"/proc/{worker.process.pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def read_load(
+    worker: HubWorker, rate: float, seconds: float, customers: int, path: str | None = None
+) -> dict[str, object]:
+    """Open-loop reads by `view_load.py` on the other core; with the worker's CPU use
+    meanwhile, per request (the cost of one answer, queueing aside)."""
+    import subprocess
+
+    command = [
+        sys.executable,
+        str(REPO / "scripts" / "view_load.py"),
+        worker.url,
+        str(rate),
+        str(seconds),
+        str(customers),
+        VIEW_ID,
+    ]
+    before = cpu_seconds(worker)
+    load = await asyncio.to_thread(
+        subprocess.run,
+        command + ([path] if path else []),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    used = cpu_seconds(worker) - before
+    reads: dict[str, object] = json.loads(load.stdout.strip().splitlines()[-1])
+    reads["worker_cpu_ms_per_request"] = round(used * 1000 / int(rate * seconds), 3)
+    return reads
 
 
 async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dict[str, object]:
     """GET /v1/customers/{id} on one worker holding `--view-customers` customers: the
     table is filled through its changelog, recovered by the worker (timed), then read at
     `--view-rate` requests/s for `--view-seconds` by an open-loop client on the other core."""
-    import subprocess
 
     app_id = f"bench-views-{uuid.uuid4().hex[:6]}"
     fill_s = await fill_customers(bootstrap, app_id, args.view_customers, args.partitions)
@@ -541,22 +570,7 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
     if args.profile and worker.process is not None:
         profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
     try:
-        load = await asyncio.to_thread(
-            subprocess.run,
-            [
-                sys.executable,
-                str(REPO / "scripts" / "view_load.py"),
-                worker.url,
-                str(args.view_rate),
-                str(args.view_seconds),
-                str(args.view_customers),
-                VIEW_ID,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        reads = json.loads(load.stdout.strip().splitlines()[-1])
+        reads = await read_load(worker, args.view_rate, args.view_seconds, args.view_customers)
         if profiling is not None:
             reads["profile"] = await profiling
     finally:
@@ -584,7 +598,6 @@ async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> di
     """GET /v1/contact-check on one worker holding `--check-customers` customers, for a
     campaign whose policy sets frequency caps and quiet hours, with a do-not-contact list
     of `--check-dnc` numbers (some of them the customers'); open-loop at `--check-rate`."""
-    import subprocess
 
     app_id = f"bench-checks-{uuid.uuid4().hex[:6]}"
     await fill_customers(bootstrap, app_id, args.check_customers, args.partitions)
@@ -619,23 +632,19 @@ async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> di
                 ) as response:
                     assert response.status == 202, await response.text()
             await asyncio.sleep(2.0)  # every worker's DNC book has read them
-        load = await asyncio.to_thread(
-            subprocess.run,
-            [
-                sys.executable,
-                str(REPO / "scripts" / "view_load.py"),
-                worker.url,
-                str(args.check_rate),
-                str(args.check_seconds),
-                str(args.check_customers),
-                VIEW_ID,
-                "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+        await settled(worker)  # and the rechecks the new policy and entries asked for ran
+        profiling = None
+        if args.profile and worker.process is not None:
+            profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
+        checks = await read_load(
+            worker,
+            args.check_rate,
+            args.check_seconds,
+            args.check_customers,
+            "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE",
         )
-        checks = json.loads(load.stdout.strip().splitlines()[-1])
+        if profiling is not None:
+            checks["profile"] = await profiling
     finally:
         worker.stop()
     return {

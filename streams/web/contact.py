@@ -11,6 +11,7 @@ from streams.app import app, customers
 from streams.domain.contact_policy import contact_check
 from streams.domain.model import Channel
 from streams.intake import InputError
+from streams.owned_reads import customer_state
 from streams.web.base import ApiView
 from streams.web.identities import on_owner
 
@@ -49,7 +50,7 @@ class ContactCheck(ApiView):
 
         async def answer() -> Any:
             now = datetime.now(UTC)
-            state = customers.get(customer_id)
+            state = customer_state(customer_id)
             decision = contact_check(state, customer_id, campaign_id, channel, policy_inputs, now)
             return self.json(
                 {
@@ -85,7 +86,7 @@ class CustomerDecisions(ApiView):
         campaign_id = (request.query.get("campaign_id") or "").strip() or None
 
         async def answer() -> Any:
-            state = customers.get(customer_id)
+            state = customer_state(customer_id)
             if state is None:
                 return self.json({"error": f"no customer {customer_id}"}, status=404)
             log = [

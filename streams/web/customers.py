@@ -8,6 +8,7 @@ from typing import Any
 from streams.app import app, customers
 from streams.domain.customer import CustomerState
 from streams.domain.single_view import single_customer_view
+from streams.owned_reads import customer_state
 
 # Imported first: its fixed /v1/customers/... paths must be routed before {customer_id}.
 from streams.web import identities
@@ -21,16 +22,14 @@ def customer_view(state: CustomerState, now: datetime | None = None) -> dict[str
 
 
 class CustomerView(ApiView):
-    @app.table_route(table=customers, match_info="customer_id")  # type: ignore[arg-type]
-    async def _routed(self, request: Any, customer_id: str) -> Any:
-        state = customers.get(customer_id)
-        if state is None:
-            return self.json({"error": f"no customer {customer_id}"}, status=404)
-        return self.json(customer_view(state))
-
     async def get(self, request: Any, customer_id: str) -> Any:
-        await identities.ensure_partition_metadata(customers)
-        return await self._routed(request, customer_id)  # type: ignore[call-arg]
+        async def answer() -> Any:
+            state = customer_state(customer_id)
+            if state is None:
+                return self.json({"error": f"no customer {customer_id}"}, status=404)
+            return self.json(customer_view(state))
+
+        return await identities.on_owner(self, customers, customer_id, request, answer)
 
 
 app.page("/v1/customers/{customer_id}")(CustomerView)

@@ -14,6 +14,7 @@ from typing import Any
 
 from faust.exceptions import SameNode
 from faust.types import TableT as Table
+from faust.web.exceptions import ServiceUnavailable
 
 from streams import records
 from streams.agents import CUSTOMER_COMMANDS_TOPIC
@@ -35,6 +36,7 @@ from streams.domain.resolution import (
     UnmergeStep,
 )
 from streams.intake import InputError
+from streams.owned_reads import customer_state, owned_here
 from streams.web.base import ApiView, read_json
 from streams.web.publishing import publish_records
 
@@ -65,8 +67,14 @@ async def on_owner(
     """Answer here if this worker owns `key` in `table`, else forward the request there."""
     await ensure_partition_metadata(table)
     try:
+        here = owned_here(table, key)
+    except KeyError:  # no assignment yet: as Faust's own routing answers
+        raise ServiceUnavailable() from None
+    if here:
+        return await answer()
+    try:
         return await app.router.route_req(table.name, key, view.web, request)
-    except SameNode:
+    except SameNode:  # the partition moved here meanwhile
         return await answer()
 
 
@@ -224,7 +232,7 @@ class CustomerTimeline(ApiView):
             raise InputError("limit", f"must be between 1 and {MAX_TIMELINE}")
 
         async def answer() -> Any:
-            state = customers.get(customer_id)
+            state = customer_state(customer_id)
             if state is None:
                 return self.json({"error": f"no customer {customer_id}"}, status=404)
             from streams.web.customers import customer_view  # registered after these pages

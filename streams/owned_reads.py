@@ -1,0 +1,45 @@
+"""Reads for the HTTP API of what a worker owns: which worker owns a table key, and a
+customer's state read from its partition's store in one look-up.
+
+Both sit on every view and contact check. Faust's own look-up of a table key outside a
+stream event does not know the key's partition, so it asks every partition's RocksDB,
+twice (whether the key is there, then its value); and its routing raises an exception
+when the key is local, the common case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.types import TableT as Table
+
+from streams.app import app, customers, serializer
+from streams.domain.customer import CustomerState
+from streams.state_codec import decode_state
+
+_here: tuple[str, int] | None = None
+
+
+def _ident(url: Any) -> tuple[str, int]:
+    # As Faust's router compares the URLs of workers.
+    return ((url.host if url.scheme else url.path) or "", int(url.port or 80))
+
+
+def owned_here(table: Table, key: str) -> bool:
+    """Whether this worker owns `key` in `table` (KeyError while it is not assigned)."""
+    global _here
+    if _here is None:
+        _here = _ident(app.conf.canonical_url)
+    return _ident(app.router.key_store(table.name, key)) == _here
+
+
+def customer_state(customer_id: str) -> CustomerState | None:
+    """The state of a customer this worker owns (see `owned_here`), or None."""
+    store = customers.data
+    db_for = getattr(store, "_db_for_partition", None)
+    if db_for is None:  # not RocksDB: Faust's look-up is a dictionary's
+        state: CustomerState | None = customers.get(customer_id)
+        return state
+    key = customer_id.encode()
+    topic = customers.changelog_topic.get_topic_name()
+    raw = db_for(app.producer.key_partition(topic, key).partition).get(key)
+    return None if raw is None else decode_state(raw, serializer)
