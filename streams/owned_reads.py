@@ -13,8 +13,9 @@ from typing import Any
 from faust.types import TableT as Table
 
 from streams.app import app, customers, serializer
+from streams.domain.contact_facts import FactsSource
 from streams.domain.customer import CustomerState
-from streams.state_codec import decode_state
+from streams.state_codec import decode_contact_source, decode_state
 
 _here: tuple[str, int] | None = None
 
@@ -34,12 +35,28 @@ def owned_here(table: Table, key: str) -> bool:
 
 def customer_state(customer_id: str) -> CustomerState | None:
     """The state of a customer this worker owns (see `owned_here`), or None."""
-    store = customers.data
-    db_for = getattr(store, "_db_for_partition", None)
-    if db_for is None:  # not RocksDB: Faust's look-up is a dictionary's
+    raw = _stored(customer_id)
+    if isinstance(raw, bytes):
+        return decode_state(raw, serializer)
+    return raw
+
+
+def contact_source(customer_id: str) -> FactsSource | None:
+    """What the contact rules read of a customer this worker owns, or None."""
+    raw = _stored(customer_id)
+    if isinstance(raw, bytes):
+        return decode_contact_source(raw, serializer)
+    return raw
+
+
+def _stored(customer_id: str) -> bytes | CustomerState | None:
+    """The stored value, undecoded; decoded by Faust if the store is not RocksDB (a
+    dictionary then, in tests)."""
+    db_for = getattr(customers.data, "_db_for_partition", None)
+    if db_for is None:
         state: CustomerState | None = customers.get(customer_id)
         return state
     key = customer_id.encode()
     topic = customers.changelog_topic.get_topic_name()
-    raw = db_for(app.producer.key_partition(topic, key).partition).get(key)
-    return None if raw is None else decode_state(raw, serializer)
+    raw: bytes | None = db_for(app.producer.key_partition(topic, key).partition).get(key)
+    return raw

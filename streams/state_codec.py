@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from streams.domain.contact_facts import ContactSource, FactsSource
 from streams.domain.customer import CustomerState
 from streams.serialization import AvroSerializer, SerializationError
 
@@ -33,11 +34,31 @@ def encode_state(state: CustomerState) -> bytes:
 def decode_state(data: bytes, avro: AvroSerializer) -> CustomerState:
     """A stored state in either format; SerializationError if it is neither."""
     if data[:4] == STATE_MARKER:
+        return _validate(_json(data))
+    return _from_avro(data, avro)
+
+
+def decode_contact_source(data: bytes, avro: AvroSerializer) -> FactsSource:
+    """What the contact rules read of a stored state: only those fields are validated (a
+    state written by an earlier release, in Avro, is decoded whole)."""
+    if data[:4] == STATE_MARKER:
         try:
-            text = zlib.decompress(data[4:])
-        except zlib.error as exc:
-            raise SerializationError(f"customer state is not valid zlib: {exc}") from exc
-        return _validate(text)
+            return ContactSource.model_validate_json(_json(data))
+        except ValidationError as exc:
+            raise SerializationError(
+                f"customer state is not valid: {exc.errors()[0]['msg']}"
+            ) from exc
+    return _from_avro(data, avro)
+
+
+def _json(data: bytes) -> bytes:
+    try:
+        return zlib.decompress(data[4:])
+    except zlib.error as exc:
+        raise SerializationError(f"customer state is not valid zlib: {exc}") from exc
+
+
+def _from_avro(data: bytes, avro: AvroSerializer) -> CustomerState:
     if data[:2] == _AVRO_MARKER:
         model = avro.decode_model(data)
         if not isinstance(model, CustomerState):

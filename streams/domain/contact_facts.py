@@ -1,10 +1,15 @@
-"""What the contact rules read of a customer: `ContactFacts` built from the state."""
+"""What the contact rules read of a customer: `ContactFacts` built from the state, or
+from `ContactSource`, the part of a stored state they need (validated alone, it is read
+on every dispatch-time check)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from pydantic import AwareDatetime, ConfigDict, Field
+
+from streams.domain.contact_history import ContactDays
 from streams.domain.contact_rules import (
     MAX_CONTACT_MOMENTS,
     CampaignResponse,
@@ -12,9 +17,11 @@ from streams.domain.contact_rules import (
     ContactFacts,
     ContactMoment,
 )
-from streams.domain.customer import CustomerState
-from streams.domain.model import Channel, Direction
+from streams.domain.customer import CustomerState, OfferRecord
+from streams.domain.model import Channel, Direction, Fact
 from streams.domain.policy import DoNotContactEntry, Purpose
+from streams.domain.profile import ConsentRecord as StatedConsent
+from streams.domain.profile import Profile
 
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -23,13 +30,38 @@ _PURPOSES = {p.value for p in Purpose}
 _CHANNELS = {c.value: c for c in Channel}
 
 
-def identity_keys(state: CustomerState) -> list[str]:
+class ContactSource(Fact):
+    """The fields of a `CustomerState` that `facts_from_state` reads, with the same types
+    (a test holds them to it): a stored state validated as this skips its timeline,
+    decisions and the rest. Fields it does not name are ignored, not refused."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+    customer_id: str
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    profile: Profile = Field(default_factory=Profile)
+    consents: tuple[StatedConsent, ...] = ()
+    opted_out_channels: tuple[Channel, ...] = ()
+    opted_out_all: bool = False
+    offers: tuple[OfferRecord, ...] = ()
+    contact_days: dict[str, ContactDays] = Field(default_factory=dict)
+    last_complaint_at: AwareDatetime | None = None
+    products: tuple[str, ...] = ()
+
+
+FactsSource = CustomerState | ContactSource
+
+
+def identity_keys(state: FactsSource) -> list[str]:
     """The keys do-not-contact entries are matched on: `phone:+90...`, `email:...`."""
     return [f"phone:{p}" for p in state.phones] + [f"email:{e}" for e in state.emails]
 
 
 def facts_from_state(
-    state: CustomerState, dnc_matches: Iterable[DoNotContactEntry] = ()
+    state: FactsSource, dnc_matches: Iterable[DoNotContactEntry] = ()
 ) -> ContactFacts:
     """The facts of `state` the rules read. Outbound contacts are kept per day, so each
     counts as made at the end of its day (UTC): a frequency cap then holds up to a day

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, field_validator
 
-from streams.domain.contact_facts import facts_from_state, identity_keys
+from streams.domain.contact_facts import FactsSource, facts_from_state, identity_keys
 from streams.domain.contact_rules import ContactDecision, ContactFacts, check, customer_zone
 from streams.domain.customer import CustomerState, DecisionRecord, PolicyHold
 from streams.domain.model import Channel, Fact, SuppressionAction, to_millis
@@ -59,7 +59,7 @@ class PolicyInputs:
     policy_for: Callable[[str], CampaignPolicy] = default_policy
     dnc_for: Callable[[Iterable[str]], list[DoNotContactEntry]] = lambda keys: []
 
-    def facts(self, state: CustomerState) -> ContactFacts:
+    def facts(self, state: FactsSource) -> ContactFacts:
         return facts_from_state(state, self.dnc_for(identity_keys(state)))
 
 
@@ -74,7 +74,7 @@ class Change:
 
 
 def contact_check(
-    state: CustomerState | None,
+    state: FactsSource | None,
     customer_id: str,
     campaign_id: str,
     channel: Channel,

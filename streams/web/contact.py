@@ -11,7 +11,7 @@ from streams.app import app, customers
 from streams.domain.contact_policy import contact_check
 from streams.domain.model import Channel
 from streams.intake import InputError
-from streams.owned_reads import customer_state
+from streams.owned_reads import contact_source, customer_state
 from streams.web.base import ApiView
 from streams.web.identities import on_owner
 
@@ -50,7 +50,7 @@ class ContactCheck(ApiView):
 
         async def answer() -> Any:
             now = datetime.now(UTC)
-            state = customer_state(customer_id)
+            state = contact_source(customer_id)
             decision = contact_check(state, customer_id, campaign_id, channel, policy_inputs, now)
             return self.json(
                 {

@@ -10,7 +10,7 @@ import pytest
 from streams.domain.customer import CustomerState, evolve
 from streams.domain.events import Message
 from streams.serialization import AvroSerializer, SerializationError
-from streams.state_codec import STATE_MARKER, decode_state, encode_state
+from streams.state_codec import STATE_MARKER, decode_contact_source, decode_state, encode_state
 from tests.factories import CUSTOMER, interaction, offer
 
 AVRO = AvroSerializer()
@@ -66,3 +66,11 @@ def test_anything_else_is_refused_with_a_reason(value: bytes, message: str) -> N
 def test_another_avro_record_is_not_a_state() -> None:
     with pytest.raises(SerializationError, match="holds a Interaction"):
         decode_state(AVRO.encode_model(offer("o1", "spring-loan")), AVRO)
+
+
+def test_the_contact_source_is_read_from_either_format_and_refuses_garbage() -> None:
+    assert decode_contact_source(encode_state(state()), AVRO).phones == state().phones
+    assert decode_contact_source(AVRO.encode_model(state()), AVRO) == state()
+    for bad in (b"garbage", STATE_MARKER + b"not zlib", stored({"phones": "+90"})):
+        with pytest.raises(SerializationError):
+            decode_contact_source(bad, AVRO)
