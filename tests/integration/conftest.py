@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
+from tests.hub import Api, HubWorker
 from tests.integration.adapter_contract import InteractionLog
 
 
@@ -18,3 +20,11 @@ async def interaction_log(topics_ready: str) -> AsyncIterator[InteractionLog]:
         yield log
     finally:
         await log.stop()
+
+
+@pytest.fixture
+async def api(
+    request: pytest.FixtureRequest, worker: HubWorker, http: aiohttp.ClientSession
+) -> AsyncIterator[Api]:
+    """A client of the module's `worker`, with the module's API_KEY if it has one."""
+    yield Api(http, worker.url, getattr(request.module, "API_KEY", None))

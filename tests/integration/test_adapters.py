@@ -66,12 +66,10 @@ def adapter_worker(
         "TOUCHLINE_DEFAULT_REGION": "TR",
         "TOUCHLINE_SENDGRID_PUBLIC_KEY": SENDGRID_PUBLIC,
     }
-    hub = HubWorker(kafka.bootstrap, "adapters", tmp_path_factory.mktemp("adapters"), env=env)
-    hub.start()
-    try:
+    with HubWorker(
+        kafka.bootstrap, "adapters", tmp_path_factory.mktemp("adapters"), env=env
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 
 from streams.domain.decisions import Suppression
@@ -32,17 +31,10 @@ ENV = {"TOUCHLINE_API_KEYS": f"{API_KEY}:admin", "TOUCHLINE_DEFAULT_REGION": "TR
 def worker(
     kafka: LocalKafka, topics_ready: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HubWorker]:
-    hub = HubWorker(kafka.bootstrap, "contact-rules", tmp_path_factory.mktemp("rules"), env=ENV)
-    hub.start()
-    try:
+    with HubWorker(
+        kafka.bootstrap, "contact-rules", tmp_path_factory.mktemp("rules"), env=ENV
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
-
-
-@pytest.fixture
-async def api(worker: HubWorker, http: aiohttp.ClientSession) -> AsyncIterator[Api]:
-    yield Api(http, worker.url, API_KEY)
 
 
 def tr_phone(uid: str, n: int) -> str:

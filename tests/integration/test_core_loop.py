@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,18 +43,10 @@ def worker(
     tmp_path_factory: pytest.TempPathFactory,
     worker_env: dict[str, str],
 ) -> Iterator[HubWorker]:
-    hub = HubWorker(
+    with HubWorker(
         kafka.bootstrap, "core-loop", tmp_path_factory.mktemp("worker-a"), env=worker_env
-    ).start()
-    try:
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
-
-
-@pytest.fixture
-async def api(worker: HubWorker, http: aiohttp.ClientSession) -> AsyncIterator[Api]:
-    yield Api(http, worker.url, API_KEY)
 
 
 def twilio_form(phone: str, body: str, sid: str) -> dict[str, str]:

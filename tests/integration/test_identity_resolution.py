@@ -4,7 +4,7 @@ workers finds a customer by identity, by name or by id."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,18 +25,10 @@ ENV = {"TOUCHLINE_API_KEYS": f"{API_KEY}:admin", "TOUCHLINE_DEFAULT_REGION": "TR
 def worker(
     kafka: LocalKafka, topics_ready: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HubWorker]:
-    hub = HubWorker(
+    with HubWorker(
         kafka.bootstrap, "resolution", tmp_path_factory.mktemp("resolution"), env=ENV
-    ).start()
-    try:
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
-
-
-@pytest.fixture
-async def api(worker: HubWorker, http: aiohttp.ClientSession) -> AsyncIterator[Api]:
-    yield Api(http, worker.url, API_KEY)
 
 
 def phone(uid: str, n: int) -> str:

@@ -8,11 +8,10 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from streams.domain.policy import CampaignPolicy, DoNotContactEntry, parse_policy
@@ -34,17 +33,10 @@ ENV = {
 def worker(
     kafka: LocalKafka, topics_ready: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HubWorker]:
-    hub = HubWorker(kafka.bootstrap, "policies", tmp_path_factory.mktemp("policies"), env=ENV)
-    hub.start()
-    try:
+    with HubWorker(
+        kafka.bootstrap, "policies", tmp_path_factory.mktemp("policies"), env=ENV
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
-
-
-@pytest.fixture
-async def api(worker: HubWorker, http: aiohttp.ClientSession) -> AsyncIterator[Api]:
-    yield Api(http, worker.url, API_KEY)
 
 
 def phone(uid: str, n: int) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import pytest
 
 from streams.domain.customer import CustomerState, evolve
@@ -58,17 +57,13 @@ def worker(
     app_id: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[HubWorker]:
-    hub = HubWorker(topics_ready, app_id, tmp_path_factory.mktemp("upgrade")).start()
-    try:
+    with HubWorker(topics_ready, app_id, tmp_path_factory.mktemp("upgrade")) as hub:
         yield hub
-    finally:
-        hub.stop()
 
 
 async def test_both_formats_are_recovered_and_served(
-    worker: HubWorker, http: aiohttp.ClientSession, old_and_new: tuple[str, str]
+    api: Api, old_and_new: tuple[str, str]
 ) -> None:
-    api = Api(http, worker.url)
     for customer in old_and_new:
         status, view = await api.request("GET", f"/v1/customers/{customer}")
         assert status == 200, view
@@ -77,10 +72,9 @@ async def test_both_formats_are_recovered_and_served(
 
 
 async def test_an_old_state_is_rewritten_in_the_current_format_when_it_changes(
-    worker: HubWorker, http: aiohttp.ClientSession, old_and_new: tuple[str, str], app_id: str
+    api: Api, worker: HubWorker, old_and_new: tuple[str, str], app_id: str
 ) -> None:
     old = old_and_new[0]
-    api = Api(http, worker.url)
     event = {
         "occurred_at": datetime.now(UTC).isoformat(),
         "channel": "CHAT",
