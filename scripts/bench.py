@@ -512,30 +512,31 @@ async def settled(worker: HubWorker, timeout: float = 300.0) -> float:
 
 def cpu_seconds(worker: HubWorker) -> float:
     """CPU the worker process has used so far (user + system, all its threads)."""
-    if worker.process is None:
-        return 0.0
-    stat = Path(f"/proc/{worker.process.pid}/stat")
-    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return 0.0 if worker.process is None else process_cpu_seconds(worker.process.pid)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def read_load(
-    worker: HubWorker, rate: float, seconds: float, customers: int, path: str | None = None
+    url: str, pid: int, rate: float, seconds: float, customers: int, path: str | None = None
 ) -> dict[str, object]:
-    """Open-loop reads by `view_load.py` on the other core; with the worker's CPU use
+    """Open-loop reads by `view_load.py` on the other core; with the server's CPU use
     meanwhile, per request (the cost of one answer, queueing aside)."""
     import subprocess
 
     command = [
         sys.executable,
         str(REPO / "scripts" / "view_load.py"),
-        worker.url,
+        url,
         str(rate),
         str(seconds),
         str(customers),
         VIEW_ID,
     ]
-    before = cpu_seconds(worker)
+    before = process_cpu_seconds(pid)
     load = await asyncio.to_thread(
         subprocess.run,
         command + ([path] if path else []),
@@ -543,10 +544,44 @@ async def read_load(
         text=True,
         check=True,
     )
-    used = cpu_seconds(worker) - before
+    used = process_cpu_seconds(pid) - before
     reads: dict[str, object] = json.loads(load.stdout.strip().splitlines()[-1])
-    reads["worker_cpu_ms_per_request"] = round(used * 1000 / int(rate * seconds), 3)
+    reads["cpu_ms_per_request"] = round(used * 1000 / int(rate * seconds), 3)
     return reads
+
+
+async def http_floor(
+    rate: float, seconds: float, body_bytes: int, path: str | None = None
+) -> dict[str, object]:
+    """The same load on a bare aiohttp server answering a fixed body of the same size
+    (`http_floor.py`), just before the worker's: what this machine gives any answer."""
+    import subprocess
+
+    (port,) = free_ports(1)
+    server = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "http_floor.py"), str(port), str(body_bytes)]
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+        reads = await read_load(f"http://127.0.0.1:{port}", server.pid, rate, seconds, 1000, path)
+    finally:
+        server.terminate()
+        server.wait(30)
+    reads.pop("p99_ms_by_second", None)
+    reads["body_bytes"] = body_bytes
+    return reads
+
+
+async def answer_bytes(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return len(await response.read())
 
 
 async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dict[str, object]:
@@ -566,11 +601,21 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
     await asyncio.to_thread(worker.start, 3600)
     recovery_s = time.perf_counter() - started
     settle_s = await settled(worker)
-    profiling = None
-    if args.profile and worker.process is not None:
-        profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
     try:
-        reads = await read_load(worker, args.view_rate, args.view_seconds, args.view_customers)
+        size = await answer_bytes(f"{worker.url}/v1/customers/{VIEW_ID.format(1)}")
+        floor = await http_floor(args.view_rate, args.view_seconds, size)
+        assert worker.process is not None
+        profiling = None
+        if args.profile:
+            profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
+        reads = await read_load(
+            worker.url,
+            worker.process.pid,
+            args.view_rate,
+            args.view_seconds,
+            args.view_customers,
+        )
+        reads["bare_aiohttp_same_load"] = floor
         if profiling is not None:
             reads["profile"] = await profiling
     finally:
@@ -633,16 +678,22 @@ async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> di
                     assert response.status == 202, await response.text()
             await asyncio.sleep(2.0)  # every worker's DNC book has read them
         await settled(worker)  # and the rechecks the new policy and entries asked for ran
+        path = "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE"
+        size = await answer_bytes(worker.url + path.format(id=VIEW_ID.format(1)))
+        floor = await http_floor(args.check_rate, args.check_seconds, size, path)
+        assert worker.process is not None
         profiling = None
-        if args.profile and worker.process is not None:
+        if args.profile:
             profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
         checks = await read_load(
-            worker,
+            worker.url,
+            worker.process.pid,
             args.check_rate,
             args.check_seconds,
             args.check_customers,
-            "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE",
+            path,
         )
+        checks["bare_aiohttp_same_load"] = floor
         if profiling is not None:
             checks["profile"] = await profiling
     finally:
