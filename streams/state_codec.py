@@ -14,10 +14,10 @@ next time the customer's state changes."""
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from streams.domain.contact_facts import ContactSource, FactsSource
 from streams.domain.customer import CustomerState
@@ -25,6 +25,7 @@ from streams.serialization import AvroSerializer, SerializationError
 
 STATE_MARKER = b"TLS1"  # JSON of CustomerState, zlib-compressed
 _AVRO_MARKER = b"\xc3\x01"
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def encode_state(state: CustomerState) -> bytes:
@@ -34,7 +35,7 @@ def encode_state(state: CustomerState) -> bytes:
 def decode_state(data: bytes, avro: AvroSerializer) -> CustomerState:
     """A stored state in either format; SerializationError if it is neither."""
     if data[:4] == STATE_MARKER:
-        return _validate(_json(data))
+        return _validate(CustomerState, _json(data))
     return _from_avro(data, avro)
 
 
@@ -42,12 +43,7 @@ def decode_contact_source(data: bytes, avro: AvroSerializer) -> FactsSource:
     """What the contact rules read of a stored state: only those fields are validated (a
     state written by an earlier release, in Avro, is decoded whole)."""
     if data[:4] == STATE_MARKER:
-        try:
-            return ContactSource.model_validate_json(_json(data))
-        except ValidationError as exc:
-            raise SerializationError(
-                f"customer state is not valid: {exc.errors()[0]['msg']}"
-            ) from exc
+        return _validate(ContactSource, _json(data))
     return _from_avro(data, avro)
 
 
@@ -67,9 +63,9 @@ def _from_avro(data: bytes, avro: AvroSerializer) -> CustomerState:
     raise SerializationError(f"not a customer state: starts with {bytes(data[:4]).hex()}")
 
 
-def _validate(text: bytes) -> CustomerState:
+def _validate(model: type[_Model], text: bytes) -> _Model:
     try:
-        return CustomerState.model_validate_json(text)
+        return model.model_validate_json(text)
     except ValidationError as exc:
         errors = exc.errors()
         if not errors or any(e["type"] != "extra_forbidden" for e in errors):
@@ -79,12 +75,8 @@ def _validate(text: bytes) -> CustomerState:
     record = orjson.loads(text)
     for error in errors:
         _drop(record, error["loc"])
-    return _validate_known(orjson.dumps(record))
-
-
-def _validate_known(text: bytes) -> CustomerState:
     try:
-        return CustomerState.model_validate_json(text)
+        return model.model_validate_json(orjson.dumps(record))
     except ValidationError as exc:
         raise SerializationError(f"customer state is not valid: {exc.errors()[0]['msg']}") from exc
 

@@ -45,6 +45,8 @@ def test_fields_written_by_a_newer_release_are_left_out() -> None:
     record["a_field_from_the_future"] = {"x": 1}
     record["offers"][0]["another"] = "new"
     assert decode_state(stored(record), AVRO) == state()
+    source = decode_contact_source(stored(record), AVRO)
+    assert source.offers == state().offers
 
 
 @pytest.mark.parametrize(
