@@ -590,9 +590,30 @@ async def http_floor(
     return reads
 
 
-async def answer_bytes(url: str) -> int:
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        return len(await response.read())
+async def worker_reads(
+    worker: HubWorker,
+    args: argparse.Namespace,
+    data: Path,
+    rate: float,
+    seconds: float,
+    customers: int,
+    path: str,
+) -> dict[str, object]:
+    """`read_load` on the worker, after the bare-aiohttp floor under the same load and an
+    answer of the same size; with a py-spy profile of the worker if `--profile` asks."""
+    assert worker.process is not None
+    first = worker.url + path.format(id=VIEW_ID.format(1))
+    async with aiohttp.ClientSession() as http, http.get(first) as response:
+        size = len(await response.read())
+    floor = await http_floor(rate, seconds, size, path)
+    profiling = None
+    if args.profile:
+        profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
+    reads = await read_load(worker.url, worker.process.pid, rate, seconds, customers, path)
+    reads["bare_aiohttp_same_load"] = floor
+    if profiling is not None:
+        reads["profile"] = await profiling
+    return reads
 
 
 async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dict[str, object]:
@@ -613,22 +634,15 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
     recovery_s = time.perf_counter() - started
     settle_s = await settled(worker)
     try:
-        size = await answer_bytes(f"{worker.url}/v1/customers/{VIEW_ID.format(1)}")
-        floor = await http_floor(args.view_rate, args.view_seconds, size)
-        assert worker.process is not None
-        profiling = None
-        if args.profile:
-            profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
-        reads = await read_load(
-            worker.url,
-            worker.process.pid,
+        reads = await worker_reads(
+            worker,
+            args,
+            data,
             args.view_rate,
             args.view_seconds,
             args.view_customers,
+            "/v1/customers/{id}",
         )
-        reads["bare_aiohttp_same_load"] = floor
-        if profiling is not None:
-            reads["profile"] = await profiling
     finally:
         worker.stop()
     store = tree_bytes(data / "views-worker" / "worker", "customers")
@@ -689,24 +703,15 @@ async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> di
                     assert response.status == 202, await response.text()
             await asyncio.sleep(2.0)  # every worker's DNC book has read them
         await settled(worker)  # and the rechecks the new policy and entries asked for ran
-        path = "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE"
-        size = await answer_bytes(worker.url + path.format(id=VIEW_ID.format(1)))
-        floor = await http_floor(args.check_rate, args.check_seconds, size, path)
-        assert worker.process is not None
-        profiling = None
-        if args.profile:
-            profiling = asyncio.create_task(profile_worker(worker.process.pid, args.profile, data))
-        checks = await read_load(
-            worker.url,
-            worker.process.pid,
+        checks = await worker_reads(
+            worker,
+            args,
+            data,
             args.check_rate,
             args.check_seconds,
             args.check_customers,
-            path,
+            "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE",
         )
-        checks["bare_aiohttp_same_load"] = floor
-        if profiling is not None:
-            checks["profile"] = await profiling
     finally:
         worker.stop()
     return {
