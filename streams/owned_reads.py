@@ -8,8 +8,6 @@ when the key is local, the common case."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from faust.types import TableT as Table
 
 from streams.app import app, customers, serializer
@@ -20,17 +18,14 @@ from streams.state_codec import decode_contact_source, decode_state
 _here: tuple[str, int] | None = None
 
 
-def _ident(url: Any) -> tuple[str, int]:
-    # As Faust's router compares the URLs of workers.
-    return ((url.host if url.scheme else url.path) or "", int(url.port or 80))
-
-
 def owned_here(table: Table, key: str) -> bool:
-    """Whether this worker owns `key` in `table` (KeyError while it is not assigned)."""
+    """Whether this worker owns `key` in `table` (KeyError while it is not assigned),
+    compared as Faust's router compares the URLs of workers."""
     global _here
+    ident = app.router._urlident  # type: ignore[attr-defined]
     if _here is None:
-        _here = _ident(app.conf.canonical_url)
-    return _ident(app.router.key_store(table.name, key)) == _here
+        _here = ident(app.conf.canonical_url)
+    return bool(ident(app.router.key_store(table.name, key)) == _here)
 
 
 def customer_state(customer_id: str) -> CustomerState | None:
