@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from streams import records, topics  # noqa: E402
+from streams.domain.contact_facts import facts_from_state  # noqa: E402
 from streams.domain.customer import CustomerState  # noqa: E402
 from streams.domain.events import (  # noqa: E402
     ContactAttempt,
@@ -37,7 +37,7 @@ from streams.domain.model import Channel, Direction  # noqa: E402
 from streams.kafka.admin import ensure_topics  # noqa: E402
 from streams.kafka.local import LocalKafka  # noqa: E402
 from streams.serialization import AvroSerializer  # noqa: E402
-from streams.state_codec import STATE_MARKER, encode_state  # noqa: E402
+from streams.state_codec import encode_state, stored_value  # noqa: E402
 from tests.hub import HubWorker, free_ports  # noqa: E402
 
 serializer = AvroSerializer()
@@ -461,9 +461,15 @@ async def fill_customers(bootstrap: str, app_id: str, count: int, partitions: in
     templates = []
     marker = f'"{VIEW_ID.format(0)}"'.encode()
     for i in range(200):
-        text = view_template(i).model_dump_json().encode()
-        assert text.count(marker) == 1, "the customer id must appear once"
-        templates.append(text.split(marker))
+        template = view_template(i)
+        parts = []
+        for text in (
+            facts_from_state(template).model_dump_json(exclude_defaults=True).encode(),
+            template.model_dump_json().encode(),
+        ):
+            assert text.count(marker) == 1, "the customer id must appear once"
+            parts.append(text.split(marker))
+        templates.append(parts)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=512 * 1024
     )
@@ -473,8 +479,11 @@ async def fill_customers(bootstrap: str, app_id: str, count: int, partitions: in
         pending = []
         for n in range(count):
             key = VIEW_ID.format(n).encode()
-            head, tail = templates[n % len(templates)]
-            value = STATE_MARKER + zlib.compress(head + b'"' + key + b'"' + tail, 1)
+            (facts_head, facts_tail), (head, tail) = templates[n % len(templates)]
+            quoted = b'"' + key + b'"'
+            value = stored_value(facts_head + quoted + facts_tail, head + quoted + tail)
+            if n == 0:  # the template's own id: what the worker itself would have written
+                assert value == encode_state(view_template(0))
             pending.append(await producer.send(topic, value, key=key))
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from faust.types import TableT as Table
 
 from streams.app import app, customers, serializer
-from streams.domain.contact_facts import FactsSource
+from streams.domain.contact_facts import facts_from_state
+from streams.domain.contact_rules import ContactFacts
 from streams.domain.customer import CustomerState
-from streams.state_codec import decode_contact_source, decode_state
+from streams.state_codec import decode_contact_facts, decode_state
 
 _here: tuple[str, int] | None = None
 
@@ -36,12 +37,13 @@ def customer_state(customer_id: str) -> CustomerState | None:
     return raw
 
 
-def contact_source(customer_id: str) -> FactsSource | None:
-    """What the contact rules read of a customer this worker owns, or None."""
+def contact_facts(customer_id: str) -> ContactFacts | None:
+    """What the contact rules read of a customer this worker owns (without DNC matches),
+    or None."""
     raw = _stored(customer_id)
     if isinstance(raw, bytes):
-        return decode_contact_source(raw, serializer)
-    return raw
+        return decode_contact_facts(raw, serializer)
+    return None if raw is None else facts_from_state(raw)
 
 
 def _stored(customer_id: str) -> bytes | CustomerState | None:

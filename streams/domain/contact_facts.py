@@ -1,15 +1,10 @@
-"""What the contact rules read of a customer: `ContactFacts` built from the state, or
-from `ContactSource`, the part of a stored state they need (validated alone, it is read
-on every dispatch-time check)."""
+"""What the contact rules read of a customer: `ContactFacts` built from the state."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from pydantic import AwareDatetime, ConfigDict, Field
-
-from streams.domain.contact_history import ContactDays
 from streams.domain.contact_rules import (
     MAX_CONTACT_MOMENTS,
     CampaignResponse,
@@ -17,11 +12,9 @@ from streams.domain.contact_rules import (
     ContactFacts,
     ContactMoment,
 )
-from streams.domain.customer import CustomerState, OfferRecord
-from streams.domain.model import Channel, Direction, Fact
+from streams.domain.customer import CustomerState
+from streams.domain.model import Channel, Direction
 from streams.domain.policy import DoNotContactEntry, Purpose
-from streams.domain.profile import ConsentRecord as StatedConsent
-from streams.domain.profile import Profile
 
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -30,29 +23,13 @@ _PURPOSES = {p.value for p in Purpose}
 _CHANNELS = {c.value: c for c in Channel}
 
 
-class ContactSource(Fact):
-    """The fields of a `CustomerState` that `facts_from_state` reads, with the same types
-    (a test holds them to it): a stored state validated as this skips its timeline,
-    decisions and the rest. Fields it does not name are ignored, not refused."""
+# The version of what `facts_from_state` makes of a state, stored with every state so the
+# contact check reads the facts instead of working them out (`streams.state_codec`). Raise
+# it whenever the facts made of the same state would change (another field, another
+# reading of one): stored facts of another version are then worked out again.
+FACTS_VERSION = 1
 
-    model_config = ConfigDict(
-        frozen=True, extra="ignore", ser_json_bytes="base64", val_json_bytes="base64"
-    )
-
-    customer_id: str
-    phones: tuple[str, ...] = ()
-    emails: tuple[str, ...] = ()
-    profile: Profile = Field(default_factory=Profile)
-    consents: tuple[StatedConsent, ...] = ()
-    opted_out_channels: tuple[Channel, ...] = ()
-    opted_out_all: bool = False
-    offers: tuple[OfferRecord, ...] = ()
-    contact_days: dict[str, ContactDays] = Field(default_factory=dict)
-    last_complaint_at: AwareDatetime | None = None
-    products: tuple[str, ...] = ()
-
-
-FactsSource = CustomerState | ContactSource
+FactsSource = CustomerState | ContactFacts
 
 
 def identity_keys(state: FactsSource) -> list[str]:
@@ -61,7 +38,7 @@ def identity_keys(state: FactsSource) -> list[str]:
 
 
 def facts_from_state(
-    state: FactsSource, dnc_matches: Iterable[DoNotContactEntry] = ()
+    state: CustomerState, dnc_matches: Iterable[DoNotContactEntry] = ()
 ) -> ContactFacts:
     """The facts of `state` the rules read. Outbound contacts are kept per day, so each
     counts as made at the end of its day (UTC): a frequency cap then holds up to a day

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, field_validator
 
-from streams.domain.contact_facts import FactsSource, facts_from_state, identity_keys
+from streams.domain.contact_facts import facts_from_state, identity_keys
 from streams.domain.contact_rules import ContactDecision, ContactFacts, check, customer_zone
 from streams.domain.customer import CustomerState, DecisionRecord, PolicyHold
 from streams.domain.model import Channel, Fact, SuppressionAction, to_millis
@@ -59,8 +59,16 @@ class PolicyInputs:
     policy_for: Callable[[str], CampaignPolicy] = default_policy
     dnc_for: Callable[[Iterable[str]], list[DoNotContactEntry]] = lambda keys: []
 
-    def facts(self, state: FactsSource) -> ContactFacts:
+    def facts(self, state: CustomerState) -> ContactFacts:
         return facts_from_state(state, self.dnc_for(identity_keys(state)))
+
+    def with_dnc(self, facts: ContactFacts) -> ContactFacts:
+        """`facts` of a state (`facts_from_state` without DNC matches) with the entries
+        matching the customer's identities now."""
+        matches = self.dnc_for(identity_keys(facts))
+        if not matches:
+            return facts
+        return facts.model_copy(update={"dnc_matches": tuple(matches)})
 
 
 @dataclass(frozen=True)
@@ -74,16 +82,19 @@ class Change:
 
 
 def contact_check(
-    state: FactsSource | None,
+    facts: ContactFacts | None,
     customer_id: str,
     campaign_id: str,
     channel: Channel,
     inputs: PolicyInputs,
     now: datetime,
 ) -> ContactDecision:
-    """May `customer_id` be contacted on `channel` for `campaign_id` at `now`?"""
-    facts = inputs.facts(state) if state is not None else ContactFacts(customer_id=customer_id)
-    return check(facts, inputs.policy_for(campaign_id), channel, now)
+    """May `customer_id` be contacted on `channel` for `campaign_id` at `now`? `facts` are
+    those of the customer's state without DNC matches (`facts_from_state(state)`, as
+    stored with it), None for a customer without one."""
+    if facts is None:
+        facts = ContactFacts(customer_id=customer_id)
+    return check(inputs.with_dnc(facts), inputs.policy_for(campaign_id), channel, now)
 
 
 def campaigns_in_play(state: CustomerState) -> list[str]:

@@ -11,7 +11,7 @@ from streams.app import app, customers
 from streams.domain.contact_policy import contact_check
 from streams.domain.model import Channel
 from streams.intake import InputError
-from streams.owned_reads import contact_source, customer_state
+from streams.owned_reads import contact_facts, customer_state
 from streams.web.base import ApiView
 from streams.web.identities import on_owner
 
@@ -50,8 +50,8 @@ class ContactCheck(ApiView):
 
         async def answer() -> Any:
             now = datetime.now(UTC)
-            state = contact_source(customer_id)
-            decision = contact_check(state, customer_id, campaign_id, channel, policy_inputs, now)
+            facts = contact_facts(customer_id)
+            decision = contact_check(facts, customer_id, campaign_id, channel, policy_inputs, now)
             return self.json(
                 {
                     "allowed": decision.allowed,
@@ -69,7 +69,7 @@ class ContactCheck(ApiView):
                     "customer_id": customer_id,
                     "campaign_id": campaign_id,
                     "channel": channel.value,
-                    "known_customer": state is not None,
+                    "known_customer": facts is not None,
                     "checked_at": _iso(now),
                 }
             )

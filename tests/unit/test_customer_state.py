@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from streams.domain import contact_history, flags, profile, purchases
 from streams.domain import customer as customer_module
-from streams.domain.contact_facts import ContactSource, facts_from_state, identity_keys
+from streams.domain.contact_facts import facts_from_state, identity_keys
 from streams.domain.contact_history import CONTACT_DAYS, MAX_TIMELINE
 from streams.domain.customer import (
     DEDUP_WINDOW,
@@ -49,7 +49,7 @@ from streams.domain.model import Channel, Direction, OfferResponseKind
 from streams.domain.profile import MAX_EXTRA_FIELDS
 from streams.domain.purchases import MAX_PRODUCTS
 from streams.serialization import AvroSerializer
-from streams.state_codec import decode_contact_source, decode_state, encode_state
+from streams.state_codec import decode_contact_facts, decode_state, encode_state
 from tests.factories import CUSTOMER, PHONE, T0, interaction, target
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -818,18 +818,10 @@ def test_the_schema_and_the_model_match_field_for_field() -> None:
         assert list(model.model_fields) == fields, name
 
 
-def test_the_contact_source_has_the_states_fields_and_types() -> None:
-    for name, field in ContactSource.model_fields.items():
-        assert name in CustomerState.model_fields, name
-        assert field.annotation == CustomerState.model_fields[name].annotation, name
-        assert field.is_required() == CustomerState.model_fields[name].is_required(), name
-
-
 @PROPERTY
 @given(history=histories())
-def test_the_contact_rules_read_the_same_facts_from_the_stored_part(history: list[Fact]) -> None:
+def test_the_contact_rules_read_the_same_facts_from_the_stored_value(history: list[Fact]) -> None:
     state = fold(history)
-    source = decode_contact_source(encode_state(state), SERIALIZER)
-    assert isinstance(source, ContactSource)
-    assert facts_from_state(source) == facts_from_state(state)
-    assert identity_keys(source) == identity_keys(state)
+    facts = decode_contact_facts(encode_state(state), SERIALIZER)
+    assert facts == facts_from_state(state)
+    assert identity_keys(facts) == identity_keys(state)

@@ -7,10 +7,12 @@ import zlib
 import orjson
 import pytest
 
+from streams.domain.contact_facts import FACTS_VERSION, facts_from_state
+from streams.domain.contact_rules import ContactFacts
 from streams.domain.customer import CustomerState, evolve
 from streams.domain.events import Message
 from streams.serialization import AvroSerializer, SerializationError
-from streams.state_codec import STATE_MARKER, decode_contact_source, decode_state, encode_state
+from streams.state_codec import STATE_MARKER, decode_contact_facts, decode_state, encode_state
 from tests.factories import CUSTOMER, interaction, offer
 
 AVRO = AvroSerializer()
@@ -26,27 +28,71 @@ def state() -> CustomerState:
     return folded
 
 
-def stored(record: dict[str, object]) -> bytes:
-    return STATE_MARKER + zlib.compress(orjson.dumps(record), 1)
+def compressed(record: dict[str, object]) -> bytes:
+    return zlib.compress(orjson.dumps(record), 1)
 
 
-def test_a_state_comes_back_equal() -> None:
+def state_only(record: dict[str, object]) -> bytes:
+    """A value of early 0.3.0 builds: the compressed state alone."""
+    return b"TLS1" + compressed(record)
+
+
+def stored(facts: bytes, record: dict[str, object], version: int = FACTS_VERSION) -> bytes:
+    return (
+        STATE_MARKER
+        + bytes((version,))
+        + len(facts).to_bytes(4, "big")
+        + facts
+        + compressed(record)
+    )
+
+
+def record() -> dict[str, object]:
+    return dict(orjson.loads(state().model_dump_json()))
+
+
+def test_a_state_comes_back_equal_with_its_contact_facts() -> None:
     value = encode_state(state())
     assert value.startswith(STATE_MARKER)
     assert decode_state(value, AVRO) == state()
+    assert decode_contact_facts(value, AVRO) == facts_from_state(state())
 
 
-def test_a_state_stored_in_avro_before_0_3_0_is_still_read() -> None:
-    assert decode_state(AVRO.encode_model(state()), AVRO) == state()
+def test_states_of_earlier_formats_are_still_read() -> None:
+    for value in (AVRO.encode_model(state()), state_only(record())):
+        assert decode_state(value, AVRO) == state()
+        assert decode_contact_facts(value, AVRO) == facts_from_state(state())
+
+
+def test_the_check_reads_the_stored_facts_not_the_state() -> None:
+    facts = facts_from_state(state()).model_copy(update={"opted_out_all": True})
+    value = stored(facts.model_dump_json().encode(), record())
+    assert decode_contact_facts(value, AVRO) == facts
+    assert decode_state(value, AVRO) == state()
+
+
+@pytest.mark.parametrize(
+    ("facts", "version"),
+    [
+        (b'{"customer_id": "c", "opted_out_all": true}', FACTS_VERSION + 1),  # another version
+        (b'{"customer_id": "c", "from_the_future": 1}', FACTS_VERSION),  # not this release's
+        (b"{not json", FACTS_VERSION),
+    ],
+)
+def test_facts_this_release_cannot_read_are_worked_out_from_the_state(
+    facts: bytes, version: int
+) -> None:
+    value = stored(facts, record(), version)
+    assert decode_contact_facts(value, AVRO) == facts_from_state(state())
 
 
 def test_fields_written_by_a_newer_release_are_left_out() -> None:
-    record = orjson.loads(state().model_dump_json())
-    record["a_field_from_the_future"] = {"x": 1}
-    record["offers"][0]["another"] = "new"
-    assert decode_state(stored(record), AVRO) == state()
-    source = decode_contact_source(stored(record), AVRO)
-    assert source.offers == state().offers
+    newer = record()
+    newer["a_field_from_the_future"] = {"x": 1}
+    newer["offers"][0]["another"] = "new"  # type: ignore[index]
+    for value in (state_only(newer), stored(b"{}", newer, FACTS_VERSION + 1)):
+        assert decode_state(value, AVRO) == state()
+        assert decode_contact_facts(value, AVRO) == facts_from_state(state())
 
 
 @pytest.mark.parametrize(
@@ -54,15 +100,20 @@ def test_fields_written_by_a_newer_release_are_left_out() -> None:
     [
         (b"garbage", "not a customer state"),
         (b"", "not a customer state"),
-        (STATE_MARKER + b"not zlib", "not valid zlib"),
-        (STATE_MARKER + zlib.compress(b"{not json"), "not valid"),
-        (STATE_MARKER + zlib.compress(b'{"phones": []}'), "not valid"),
-        (stored({"customer_id": CUSTOMER, "events_applied": "many"}), "not valid"),
+        (STATE_MARKER, "cut short"),
+        (STATE_MARKER + bytes((FACTS_VERSION,)) + (500).to_bytes(4, "big") + b"{}", "cut short"),
+        (stored(b"{}", {})[:9] + b"not zlib", "not valid zlib"),
+        (b"TLS1not zlib", "not valid zlib"),
+        (b"TLS1" + zlib.compress(b"{not json"), "not valid"),
+        (b"TLS1" + zlib.compress(b'{"phones": []}'), "not valid"),
+        (state_only({"customer_id": CUSTOMER, "events_applied": "many"}), "not valid"),
     ],
 )
 def test_anything_else_is_refused_with_a_reason(value: bytes, message: str) -> None:
     with pytest.raises(SerializationError, match=message):
         decode_state(value, AVRO)
+    with pytest.raises(SerializationError, match=message):
+        decode_contact_facts(value, AVRO)
 
 
 def test_another_avro_record_is_not_a_state() -> None:
@@ -70,9 +121,10 @@ def test_another_avro_record_is_not_a_state() -> None:
         decode_state(AVRO.encode_model(offer("o1", "spring-loan")), AVRO)
 
 
-def test_the_contact_source_is_read_from_either_format_and_refuses_garbage() -> None:
-    assert decode_contact_source(encode_state(state()), AVRO).phones == state().phones
-    assert decode_contact_source(AVRO.encode_model(state()), AVRO) == state()
-    for bad in (b"garbage", STATE_MARKER + b"not zlib", stored({"phones": "+90"})):
-        with pytest.raises(SerializationError):
-            decode_contact_source(bad, AVRO)
+def test_stored_facts_carry_no_dnc_matches_and_leave_defaults_out() -> None:
+    value = encode_state(state())
+    length = int.from_bytes(value[5:9], "big")
+    facts = orjson.loads(value[9 : 9 + length])
+    assert "dnc_matches" not in facts
+    assert "opted_out_all" not in facts
+    assert ContactFacts.model_validate(facts) == facts_from_state(state())
