@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -539,11 +541,44 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Processes kept off the served core during a read load (the broker, set by `main`).
+AWAY_FROM_SERVER: list[int] = []
+
+
+@contextlib.contextmanager
+def cores_apart(server_pid: int) -> Iterator[None]:
+    """During a read load: the server alone on the first core; this process, the broker
+    and the load generator (`view_load.py` pins itself) on the last. Every thread of each
+    is moved; all get back the cores they had."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    saved: dict[int, set[int]] = {}
+
+    def pin(pid: int, cores: set[int]) -> None:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                saved.setdefault(int(task.name), os.sched_getaffinity(int(task.name)))
+                os.sched_setaffinity(int(task.name), cores)
+            except OSError:  # the thread has ended meanwhile
+                pass
+
+    if len(cpus) >= 2:
+        pin(server_pid, {cpus[0]})
+        for pid in (os.getpid(), *AWAY_FROM_SERVER):
+            pin(pid, {cpus[-1]})
+    try:
+        yield
+    finally:
+        for task, cores in saved.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(task, cores)
+
+
 async def read_load(
     url: str, pid: int, rate: float, seconds: float, customers: int, path: str | None = None
 ) -> dict[str, object]:
-    """Open-loop reads by `view_load.py` on the other core; with the server's CPU use
-    meanwhile, per request (the cost of one answer, queueing aside)."""
+    """Open-loop reads by `view_load.py` on the other core, the server having a core to
+    itself (`cores_apart`); with the server's CPU use meanwhile, per request (the cost of
+    one answer, queueing aside)."""
     import subprocess
 
     command = [
@@ -555,15 +590,16 @@ async def read_load(
         str(customers),
         VIEW_ID,
     ]
-    before, stolen = process_cpu_seconds(pid), steal_seconds()
-    load = await asyncio.to_thread(
-        subprocess.run,
-        command + ([path] if path else []),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    used = process_cpu_seconds(pid) - before
+    with cores_apart(pid):
+        before, stolen = process_cpu_seconds(pid), steal_seconds()
+        load = await asyncio.to_thread(
+            subprocess.run,
+            command + ([path] if path else []),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        used = process_cpu_seconds(pid) - before
     reads: dict[str, object] = json.loads(load.stdout.strip().splitlines()[-1])
     reads["cpu_ms_per_request"] = round(used * 1000 / int(rate * seconds), 3)
     reads["machine_steal_ms"] = round((steal_seconds() - stolen) * 1000)
@@ -735,6 +771,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     port, controller = free_ports(2)
     kafka = LocalKafka(data / "broker", port=port, controller_port=controller)
     kafka.start()
+    AWAY_FROM_SERVER.append(int(kafka.status()["pid"]))
     result: dict[str, object] = {
         "command": "scripts/bench " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
