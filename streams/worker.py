@@ -18,11 +18,13 @@ class _Worker(faust.Worker):
 
 
 def settle_garbage_collector() -> None:
-    """Once the tables are recovered, move every object alive then (modules, schemas,
-    Faust's services: about 100,000) out of the collector's sight: a full collection walks
-    all of them every time, and took 30 to 150 ms of the event loop here, while requests
-    waited. Young collections run ten times less often too; what a request allocates is
-    freed by reference counting, not by them."""
+    """Move every object alive now out of the collector's sight, and collect young
+    objects less often: what an event or a request allocates is freed by reference
+    counting, not by collections. Done before the worker starts (modules, schemas) and
+    once its tables are recovered (Faust's services too: about 100,000 objects). A full
+    collection walks every object it sees, each time: they took 30 to 150 ms of the
+    event loop here, while requests waited, and during recovery a fifth of the time
+    (100,000 customers recovered in 41 s instead of 52 s)."""
     gc.collect()
     gc.freeze()
     young, middle, old = gc.get_threshold()
@@ -65,4 +67,5 @@ def run_worker(loglevel: str = "warning") -> None:
     # The terminal spinner sets the root logger to DEBUG so it can spin on every record:
     # every debug call in aiokafka then builds a LogRecord. Not worth a tenth of the CPU.
     worker.spinner = None
+    settle_garbage_collector()  # and again once the tables are recovered
     worker.execute_from_commandline()
