@@ -8,7 +8,9 @@ when the key is local, the common case."""
 
 from __future__ import annotations
 
+from faust.types import TP
 from faust.types import TableT as Table
+from yarl import URL
 
 from streams.app import app, customers, serializer
 from streams.domain.contact_facts import facts_from_state
@@ -16,17 +18,40 @@ from streams.domain.contact_rules import ContactFacts
 from streams.domain.customer import CustomerState
 from streams.state_codec import decode_contact_facts, decode_state
 
-_here: tuple[str, int] | None = None
+# Keys hashed to their partition, per changelog topic: the producer's hash (murmur2) is
+# pure Python, and each view and check asks for it twice. A dictionary of strings and
+# integers only, which the garbage collector does not track; emptied when it is full.
+# (A changelog keeps its partition count: Faust's tables require it.)
+_KEPT_PARTITIONS = 200_000
+_partitions: dict[str, dict[str, int]] = {}
+_is_here: dict[str, bool] = {}  # a worker's URL: whether it is this worker
+
+
+def key_partition(table: Table, key: str) -> int:
+    """The partition of `key` in `table`'s changelog, as the producer hashes it (keys are
+    their raw UTF-8 bytes in every table: see streams.app)."""
+    topic = table.changelog_topic.get_topic_name()
+    known = _partitions.setdefault(topic, {})
+    partition = known.get(key)
+    if partition is None:
+        if len(known) >= _KEPT_PARTITIONS:
+            known.clear()
+        partition = app.producer.key_partition(topic, key.encode()).partition
+        known[key] = partition
+    return partition
 
 
 def owned_here(table: Table, key: str) -> bool:
-    """Whether this worker owns `key` in `table` (KeyError while it is not assigned),
-    compared as Faust's router compares the URLs of workers."""
-    global _here
-    ident = app.router._urlident  # type: ignore[attr-defined]
-    if _here is None:
-        _here = ident(app.conf.canonical_url)
-    return bool(ident(app.router.key_store(table.name, key)) == _here)
+    """Whether this worker owns `key` in `table` (KeyError while it is not assigned): the
+    worker the assignor gives the key's partition, as `app.router.key_store` finds it
+    without hashing the key again, compared as Faust's router compares worker URLs."""
+    topic = table.changelog_topic.get_topic_name()
+    url: str = app.assignor._tps_url[TP(topic, key_partition(table, key))]  # type: ignore[attr-defined]
+    here = _is_here.get(url)
+    if here is None:
+        ident = app.router._urlident  # type: ignore[attr-defined]
+        here = _is_here[url] = bool(ident(URL(url)) == ident(app.conf.canonical_url))
+    return here
 
 
 def customer_state(customer_id: str) -> CustomerState | None:
@@ -53,7 +78,5 @@ def _stored(customer_id: str) -> bytes | CustomerState | None:
     if db_for is None:
         state: CustomerState | None = customers.get(customer_id)
         return state
-    key = customer_id.encode()
-    topic = customers.changelog_topic.get_topic_name()
-    raw: bytes | None = db_for(app.producer.key_partition(topic, key).partition).get(key)
+    raw: bytes | None = db_for(key_partition(customers, customer_id)).get(customer_id.encode())
     return raw

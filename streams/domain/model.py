@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -68,11 +68,16 @@ def campaign_key(campaign_id: str, customer_id: str) -> str:
     return f"{campaign_id}:{customer_id}"
 
 
+_NO_OFFSET = timedelta(0)
+
+
 def to_millis(moment: datetime) -> datetime:
     """Truncate to the millisecond: Avro timestamp-millis keeps no more, and state
     rebuilt from the log must equal state folded live."""
     if moment.tzinfo is UTC and not moment.microsecond % 1000:
         return moment  # already exact: the common case, and it is on every event's path
+    if not moment.microsecond % 1000 and moment.utcoffset() == _NO_OFFSET:
+        return moment.replace(tzinfo=UTC)  # UTC by another tzinfo (pydantic's, from JSON)
     # Always the one UTC instance: datetime arithmetic (Avro encoding among it) is much
     # quicker between datetimes that share their tzinfo object.
     return moment.astimezone(UTC).replace(tzinfo=UTC, microsecond=moment.microsecond // 1000 * 1000)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import zlib
+from datetime import UTC, datetime
 
 import orjson
 import pytest
+from pydantic import AwareDatetime, TypeAdapter
 
 from streams.domain.contact_facts import FACTS_VERSION, facts_from_state
 from streams.domain.contact_rules import ContactFacts
 from streams.domain.customer import CustomerState, evolve
 from streams.domain.events import Message
+from streams.domain.model import to_millis
 from streams.serialization import AvroSerializer, SerializationError
 from streams.state_codec import STATE_MARKER, decode_contact_facts, decode_state, encode_state
 from tests.factories import CUSTOMER, interaction, offer
@@ -128,3 +131,13 @@ def test_stored_facts_carry_no_dnc_matches_and_leave_defaults_out() -> None:
     assert "dnc_matches" not in facts
     assert "opted_out_all" not in facts
     assert ContactFacts.model_validate(facts) == facts_from_state(state())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-23T10:15:00.123Z", "2026-11-23T13:15:00.123+03:00", "2026-11-23T10:15:00.123456Z"],
+)
+def test_moments_read_from_json_become_utc_milliseconds(text: str) -> None:
+    moment = to_millis(TypeAdapter(AwareDatetime).validate_json(f'"{text}"'))
+    assert moment.tzinfo is UTC
+    assert moment == datetime(2026, 11, 23, 10, 15, 0, 123000, tzinfo=UTC)
