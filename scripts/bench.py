@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from streams import records, topics  # noqa: E402
-from streams.domain.contact_facts import facts_from_state  # noqa: E402
 from streams.domain.customer import CustomerState  # noqa: E402
 from streams.domain.events import (  # noqa: E402
     ContactAttempt,
@@ -39,7 +38,7 @@ from streams.domain.model import Channel, Direction  # noqa: E402
 from streams.kafka.admin import ensure_topics  # noqa: E402
 from streams.kafka.local import LocalKafka  # noqa: E402
 from streams.serialization import AvroSerializer  # noqa: E402
-from streams.state_codec import encode_state, stored_value  # noqa: E402
+from streams.state_codec import encode_facts, encode_state, stored_value  # noqa: E402
 from tests.hub import HubWorker, free_ports  # noqa: E402
 
 serializer = AvroSerializer()
@@ -466,7 +465,7 @@ async def fill_customers(bootstrap: str, app_id: str, count: int, partitions: in
         template = view_template(i)
         parts = []
         for text in (
-            facts_from_state(template).model_dump_json(exclude_defaults=True).encode(),
+            encode_facts(template),
             template.model_dump_json().encode(),
         ):
             assert text.count(marker) == 1, "the customer id must appear once"

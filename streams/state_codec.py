@@ -38,8 +38,12 @@ _FACTS_AT = len(_FACTS_HEADER) + 4  # after the version byte and the length
 
 
 def encode_state(state: CustomerState) -> bytes:
-    facts = facts_from_state(state).model_dump_json(exclude_defaults=True)
-    return stored_value(facts.encode(), state.model_dump_json().encode())
+    return stored_value(encode_facts(state), state.model_dump_json().encode())
+
+
+def encode_facts(state: CustomerState) -> bytes:
+    """The JSON of the state's contact facts, as a value stores it (defaults left out)."""
+    return facts_from_state(state).model_dump_json(exclude_defaults=True).encode()
 
 
 def stored_value(facts: bytes, state: bytes) -> bytes:
@@ -61,7 +65,7 @@ def decode_contact_facts(data: bytes, avro: AvroSerializer) -> ContactFacts:
     """What the contact rules read of a stored state (its DNC matches left to the caller):
     the stored facts when they are of this release's version, else worked out from the
     state; SerializationError if the value is not a state."""
-    if data[:5] == _FACTS_HEADER:
+    if data[: len(_FACTS_HEADER)] == _FACTS_HEADER:
         try:
             return ContactFacts.model_validate_json(
                 data[_FACTS_AT : _FACTS_AT + _facts_length(data)]
@@ -74,7 +78,7 @@ def decode_contact_facts(data: bytes, avro: AvroSerializer) -> ContactFacts:
 def _facts_length(data: bytes) -> int:
     if len(data) < _FACTS_AT:
         raise SerializationError("customer state is cut short")
-    length = int.from_bytes(data[5:_FACTS_AT], "big")
+    length = int.from_bytes(data[len(_FACTS_HEADER) : _FACTS_AT], "big")
     if len(data) < _FACTS_AT + length:
         raise SerializationError("customer state is cut short")
     return length

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from streams.domain.contact_rules import (
@@ -14,7 +13,7 @@ from streams.domain.contact_rules import (
 )
 from streams.domain.customer import CustomerState
 from streams.domain.model import Channel, Direction
-from streams.domain.policy import DoNotContactEntry, Purpose
+from streams.domain.policy import Purpose
 
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -37,12 +36,11 @@ def identity_keys(state: FactsSource) -> list[str]:
     return [f"phone:{p}" for p in state.phones] + [f"email:{e}" for e in state.emails]
 
 
-def facts_from_state(
-    state: CustomerState, dnc_matches: Iterable[DoNotContactEntry] = ()
-) -> ContactFacts:
-    """The facts of `state` the rules read. Outbound contacts are kept per day, so each
-    counts as made at the end of its day (UTC): a frequency cap then holds up to a day
-    longer than the exact moments would, never shorter."""
+def facts_from_state(state: CustomerState) -> ContactFacts:
+    """The facts of `state` the rules read, but for its DNC matches, which depend on the
+    lists at the time of asking (`PolicyInputs.with_dnc`). Outbound contacts are kept per
+    day, so each counts as made at the end of its day (UTC): a frequency cap then holds
+    up to a day longer than the exact moments would, never shorter."""
     # Everything here comes from a validated state, in whole milliseconds: the records are
     # built without validating them again (the check runs on every dial attempt).
     moments: list[ContactMoment] = []
@@ -84,5 +82,4 @@ def facts_from_state(
         contact_moments=tuple(moments[-MAX_CONTACT_MOMENTS:]),
         last_complaint_at=state.last_complaint_at,
         products=state.products,
-        dnc_matches=tuple(dnc_matches),
     )

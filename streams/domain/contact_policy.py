@@ -60,7 +60,7 @@ class PolicyInputs:
     dnc_for: Callable[[Iterable[str]], list[DoNotContactEntry]] = lambda keys: []
 
     def facts(self, state: CustomerState) -> ContactFacts:
-        return facts_from_state(state, self.dnc_for(identity_keys(state)))
+        return self.with_dnc(facts_from_state(state))
 
     def with_dnc(self, facts: ContactFacts) -> ContactFacts:
         """`facts` of a state (`facts_from_state` without DNC matches) with the entries
