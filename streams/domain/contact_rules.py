@@ -386,8 +386,8 @@ def quiet_hours_rule(
     return Reason(
         rule=Rule.QUIET_HOURS,
         code=ReasonCode.QUIET_HOURS,
-        detail=f"{local:%H:%M} in {zone.key} ({source}) is outside the contact window "
-        f"{window.start:%H:%M}-{window.end:%H:%M}",
+        detail=f"{local.hour:02d}:{local.minute:02d} in {zone.key} ({source}) is outside "
+        f"the contact window {_window_text(window)}",
         until=_window_opens(window, zone, now),
     )
 
@@ -435,10 +435,6 @@ RULES: tuple[tuple[Rule, ContactRule], ...] = (
     (Rule.ALREADY_CONVERTED, already_converted_rule),
 )
 
-# Every rule but quiet hours only ever lifts as time passes, so the search for the next
-# allowed moment needs two steps: past every lifting reason, then into the window.
-_NEXT_ALLOWED_STEPS = 4
-
 
 def check(
     facts: ContactFacts, policy: CampaignPolicy, channel: Channel, now: datetime
@@ -449,7 +445,9 @@ def check(
     or, should that fall in quiet hours, the moment the contact window opens after it."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    reasons = _reasons(facts, policy, channel, now)
+    reasons = tuple(
+        reason for _, rule in RULES if (reason := rule(facts, policy, channel, now)) is not None
+    )
     if not reasons:
         return ContactDecision(allowed=True, policy_version=policy.version)
     return ContactDecision(
@@ -460,27 +458,19 @@ def check(
     )
 
 
-def _reasons(
-    facts: ContactFacts, policy: CampaignPolicy, channel: Channel, now: datetime
-) -> tuple[Reason, ...]:
-    return tuple(
-        reason for _, rule in RULES if (reason := rule(facts, policy, channel, now)) is not None
-    )
-
-
 def _next_allowed(
     facts: ContactFacts, policy: CampaignPolicy, channel: Channel, reasons: tuple[Reason, ...]
 ) -> datetime | None:
-    moment: datetime | None = None
-    for _ in range(_NEXT_ALLOWED_STEPS):
-        untils = [reason.until for reason in reasons]
-        if None in untils:
-            return None
-        moment = max(until for until in untils if until is not None)
-        reasons = _reasons(facts, policy, channel, moment)
-        if not reasons:
-            return moment
-    return moment  # not reached: see _NEXT_ALLOWED_STEPS
+    """Every rule but quiet hours only ever lifts as time passes: one that allows the
+    contact at a moment allows it at every later one, and a reason holds until its `until`
+    and no longer (both are property tests). So at the latest `until` only quiet hours can
+    still hold the contact, and once the window opens after it, nothing does."""
+    untils = [reason.until for reason in reasons]
+    if None in untils:
+        return None
+    moment = max(until for until in untils if until is not None)
+    quiet = quiet_hours_rule(facts, policy, channel, moment)
+    return moment if quiet is None else quiet.until
 
 
 # -- the customer's clock -----------------------------------------------------------------
@@ -532,6 +522,11 @@ def _zone(name: str) -> ZoneInfo | None:
 
 
 _UTC = ZoneInfo("UTC")
+
+
+@functools.lru_cache(maxsize=1_024)
+def _window_text(window: QuietHours) -> str:
+    return f"{window.start:%H:%M}-{window.end:%H:%M}"
 
 
 @functools.lru_cache(maxsize=4_096)

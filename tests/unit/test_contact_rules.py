@@ -778,6 +778,19 @@ def test_every_until_is_the_moment_its_rule_stops_holding(
         assert rule(some, rules, channel, reason.until - timedelta(milliseconds=1)) is not None
 
 
+@given(
+    contact_facts, policies, channels, instants, st.timedeltas(timedelta(0), timedelta(days=400))
+)
+def test_only_quiet_hours_can_begin_to_forbid_as_time_passes(
+    some: ContactFacts, rules: CampaignPolicy, channel: Channel, now: datetime, wait: timedelta
+) -> None:
+    # What `next_allowed_at` rests on: past the latest `until` only the window can hold.
+    for rule_name, rule in RULES:
+        if rule_name is Rule.QUIET_HOURS or rule(some, rules, channel, now) is not None:
+            continue
+        assert rule(some, rules, channel, now + wait) is None, rule_name
+
+
 FORBIDDING = [
     "opt_out_all",
     "opt_out_channel",
