@@ -52,6 +52,8 @@ class ContactCheck(ApiView):
             now = datetime.now(UTC)
             facts = contact_facts(customer_id)
             decision = contact_check(facts, customer_id, campaign_id, channel, policy_inputs, now)
+            # Moments go out as they are, all in UTC: the JSON encoder (orjson, with
+            # OPT_UTC_Z) writes them as `_iso` would, in a third of the time.
             return self.json(
                 {
                     "allowed": decision.allowed,
@@ -60,17 +62,17 @@ class ContactCheck(ApiView):
                             "rule": r.rule.value,
                             "code": r.code.value,
                             "detail": r.detail,
-                            "until": _iso(r.until),
+                            "until": r.until,
                         }
                         for r in decision.reasons
                     ],
                     "policy_version": decision.policy_version,
-                    "next_allowed_at": _iso(decision.next_allowed_at),
+                    "next_allowed_at": decision.next_allowed_at,
                     "customer_id": customer_id,
                     "campaign_id": campaign_id,
                     "channel": channel.value,
                     "known_customer": facts is not None,
-                    "checked_at": _iso(now),
+                    "checked_at": now,
                 }
             )
 

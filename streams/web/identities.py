@@ -50,11 +50,19 @@ IDENTITY_KINDS: dict[str, Callable[[str], str]] = {
 MAX_TIMELINE = 200
 
 
+_with_metadata: set[str] = set()  # changelogs whose partitions the producer knows
+
+
 async def ensure_partition_metadata(table: Table) -> None:
     """Routing hashes the key with the producer's metadata of the table's changelog,
-    which the producer only has once it has written there: fetch it first."""
+    which the producer only has once it has written there: fetch it first (once: a
+    changelog keeps its partition count)."""
+    topic = table.changelog_topic.get_topic_name()
+    if topic in _with_metadata:
+        return
     producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-    await producer.partitions_for(table.changelog_topic.get_topic_name())
+    await producer.partitions_for(topic)
+    _with_metadata.add(topic)
 
 
 async def on_owner(
@@ -81,7 +89,10 @@ async def on_owner(
 async def owner_json(table: Table, key: str, path: str, request: Any) -> tuple[int, Any]:
     """GET `path` from the worker that owns `key` (this one included), as JSON."""
     await ensure_partition_metadata(table)
-    url = app.router.key_store(table.name, key)
+    try:
+        url = app.router.key_store(table.name, key)
+    except KeyError:  # the key's partition has no worker yet: as `on_owner` answers
+        raise ServiceUnavailable() from None
     headers = {}
     if "Authorization" in request.headers:
         headers["Authorization"] = request.headers["Authorization"]

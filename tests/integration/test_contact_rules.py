@@ -163,6 +163,9 @@ async def test_quiet_hours_follow_the_customers_time_zone(api: Api, uid: str) ->
     assert not quiet["allowed"]
     assert quiet["reasons"][0]["rule"] == "quiet-hours"
     assert "Europe/Istanbul" in quiet["reasons"][0]["detail"]
+    # Every moment in UTC, written with a Z; the reason ends when the check says.
+    assert quiet["next_allowed_at"].endswith("Z") and quiet["checked_at"].endswith("Z")
+    assert quiet["reasons"][0]["until"] == quiet["next_allowed_at"]
     opens = datetime.fromisoformat(quiet["next_allowed_at"])
     assert opens.astimezone(ZoneInfo("Europe/Istanbul")).strftime("%H:%M") == start
     assert (await check(api, new_yorker, campaign))["allowed"]
