@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -708,6 +709,18 @@ async def views_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dic
     }
 
 
+def quiet_now(zone: ZoneInfo) -> dict[str, str]:
+    """A 13-hour contact window that opens two hours from now in `zone`: every check of the
+    run falls in quiet hours, at whatever hour it runs, and is refused with the window's
+    next opening worked out, the dearest path through the rules (the customers' numbers
+    are Turkish, so their zone is Istanbul's)."""
+    local = datetime.now(zone).replace(second=0, microsecond=0)
+    return {
+        "start": (local + timedelta(hours=2)).strftime("%H:%M"),
+        "end": (local + timedelta(hours=15)).strftime("%H:%M"),
+    }
+
+
 async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> dict[str, object]:
     """GET /v1/contact-check on one worker holding `--check-customers` customers, for a
     campaign whose policy sets frequency caps and quiet hours, with a do-not-contact list
@@ -732,7 +745,7 @@ async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> di
                     {"channel": "VOICE", "max_contacts": 3, "days": 7},
                     {"max_contacts": 10, "days": 30},
                 ],
-                "quiet_hours": {"start": "08:00", "end": "21:00"},
+                "quiet_hours": quiet_now(ZoneInfo("Europe/Istanbul")),
                 "response_cooldown_days": 30,
             }
             async with http.put(
@@ -747,6 +760,14 @@ async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> di
                     assert response.status == 202, await response.text()
             await asyncio.sleep(2.0)  # every worker's DNC book has read them
         await settled(worker)  # and the rechecks the new policy and entries asked for ran
+        path = "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE"
+        async with aiohttp.ClientSession() as http:
+            sample = worker.url + path.format(id=VIEW_ID.format(1))
+            async with http.get(sample) as response:
+                answer = await response.json()
+        # What the load asks for: a check refused by quiet hours (a seventh of the
+        # customers are on the DNC list as well).
+        assert [r["code"] for r in answer["reasons"]][-1:] == ["QUIET_HOURS"], answer
         checks = await worker_reads(
             worker,
             args,
@@ -754,13 +775,14 @@ async def checks_run(args: argparse.Namespace, bootstrap: str, data: Path) -> di
             args.check_rate,
             args.check_seconds,
             args.check_customers,
-            "/v1/contact-check?customer_id={id}&campaign_id=bench-check&channel=VOICE",
+            path,
         )
     finally:
         worker.stop()
     return {
         "customers": args.check_customers,
         "dnc_entries": args.check_dnc,
+        "contact_window": policy["quiet_hours"],
         "checks": checks,
     }
 
