@@ -41,12 +41,17 @@ def key_partition(table: Table, key: str) -> int:
     return partition
 
 
-def owned_here(table: Table, key: str) -> bool:
-    """Whether this worker owns `key` in `table` (KeyError while it is not assigned): the
-    worker the assignor gives the key's partition, as `app.router.key_store` finds it
-    without hashing the key again, compared as Faust's router compares worker URLs."""
+def owner_url(table: Table, key: str) -> str:
+    """The URL of the worker that owns `key` in `table` (KeyError while the key's
+    partition is not assigned): the worker the assignor gives the key's partition, as
+    `app.router.key_store` finds it, without hashing the key again."""
     topic = table.changelog_topic.get_topic_name()
     url: str = app.assignor._tps_url[TP(topic, key_partition(table, key))]  # type: ignore[attr-defined]
+    return url
+
+
+def is_this_worker(url: str) -> bool:
+    """Whether a worker's URL is this worker's, compared as Faust's router compares them."""
     here = _is_here.get(url)
     if here is None:
         ident = app.router._urlident  # type: ignore[attr-defined]
@@ -55,7 +60,7 @@ def owned_here(table: Table, key: str) -> bool:
 
 
 def customer_state(customer_id: str) -> CustomerState | None:
-    """The state of a customer this worker owns (see `owned_here`), or None."""
+    """The state of a customer this worker owns (see `owner_url`), or None."""
     raw = _stored(customer_id)
     if isinstance(raw, bytes):
         return decode_state(raw, serializer)

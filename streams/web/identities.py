@@ -36,7 +36,7 @@ from streams.domain.resolution import (
     UnmergeStep,
 )
 from streams.intake import InputError
-from streams.owned_reads import customer_state, owned_here
+from streams.owned_reads import customer_state, is_this_worker, owner_url
 from streams.web.base import ApiView, read_json
 from streams.web.publishing import publish_records
 
@@ -65,6 +65,16 @@ async def ensure_partition_metadata(table: Table) -> None:
     _with_metadata.add(topic)
 
 
+async def owner(table: Table, key: str) -> str:
+    """The URL of the worker that owns `key` in `table`; 503 while the key's partition
+    has no worker yet, as Faust's own routing answers."""
+    await ensure_partition_metadata(table)
+    try:
+        return owner_url(table, key)
+    except KeyError:
+        raise ServiceUnavailable() from None
+
+
 async def on_owner(
     view: ApiView,
     table: Table,
@@ -73,12 +83,7 @@ async def on_owner(
     answer: Callable[[], Awaitable[Any]],
 ) -> Any:
     """Answer here if this worker owns `key` in `table`, else forward the request there."""
-    await ensure_partition_metadata(table)
-    try:
-        here = owned_here(table, key)
-    except KeyError:  # no assignment yet: as Faust's own routing answers
-        raise ServiceUnavailable() from None
-    if here:
+    if is_this_worker(await owner(table, key)):
         return await answer()
     try:
         return await app.router.route_req(table.name, key, view.web, request)
@@ -88,15 +93,11 @@ async def on_owner(
 
 async def owner_json(table: Table, key: str, path: str, request: Any) -> tuple[int, Any]:
     """GET `path` from the worker that owns `key` (this one included), as JSON."""
-    await ensure_partition_metadata(table)
-    try:
-        url = app.router.key_store(table.name, key)
-    except KeyError:  # the key's partition has no worker yet: as `on_owner` answers
-        raise ServiceUnavailable() from None
+    url = await owner(table, key)
     headers = {}
     if "Authorization" in request.headers:
         headers["Authorization"] = request.headers["Authorization"]
-    async with app.http_client.get(str(url).rstrip("/") + path, headers=headers) as response:
+    async with app.http_client.get(url.rstrip("/") + path, headers=headers) as response:
         return response.status, await response.json(content_type=None)
 
 

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from faust.web.exceptions import ServiceUnavailable
 
+from streams import owned_reads
 from streams.app import app, names
 from streams.intake import InputError
 from streams.web import identities
@@ -56,11 +57,16 @@ async def test_a_key_whose_partition_has_no_worker_yet_is_unavailable(
     async def known(table: Any) -> None:
         return None
 
-    def no_worker(table_name: str, key: str) -> Any:
-        raise KeyError(key)  # as Faust's assignor does while the partition is unassigned
-
     monkeypatch.setattr(identities, "ensure_partition_metadata", known)
-    monkeypatch.setattr(app.router, "key_store", no_worker)
+    monkeypatch.setattr(owned_reads, "key_partition", lambda table, key: 0)
+    # The assignor knows no worker for any partition: as before its first assignment.
+    monkeypatch.setattr(app.assignor, "_tps_url", {})
     request = make_mocked_request("GET", "/v1/customers/search?q=zeynep")
     with pytest.raises(ServiceUnavailable):
         await identities.owner_json(names, "zeynep", "/v1/internal/names?token=zeynep", request)
+
+    async def here() -> Any:
+        raise AssertionError("answered without an owner")
+
+    with pytest.raises(ServiceUnavailable):
+        await identities.on_owner(Probe(app, app.web), names, "zeynep", request, here)
