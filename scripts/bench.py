@@ -631,6 +631,7 @@ async def http_floor(
         server.terminate()
         server.wait(30)
     reads.pop("p99_ms_by_second", None)
+    reads.pop("steal_ms_by_second", None)
     reads["body_bytes"] = body_bytes
     return reads
 

@@ -10,13 +10,19 @@ one, and that wait is counted.
 
 usage: view_load.py URL RATE SECONDS CUSTOMERS ID_FORMAT [PATH]
 PATH is a template with {id} (default /v1/customers/{id}). TOUCHLINE_API_TOKEN, when set,
-is sent as a bearer token."""
+is sent as a bearer token.
+
+Also the CPU time the hypervisor took from this machine in each second (steal, from
+/proc/stat, counted in clock ticks of 10 ms), and the p99 of the requests due in quiet
+seconds: those when it took at most one tick, in that second and in the one before (a
+stall leaves a backlog behind it)."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import gc
+import itertools
 import json
 import os
 import random
@@ -33,6 +39,17 @@ URL, RATE, SECONDS, CUSTOMERS, ID_FORMAT = (
 )
 PATH = sys.argv[6] if len(sys.argv) > 6 else "/v1/customers/{id}"
 CONNECTIONS = 32
+
+
+def stolen_ms() -> float:
+    """CPU time the hypervisor has taken from this machine so far, all cores, in ms (0 where
+    /proc/stat is not there)."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = int(stat.readline().split()[8])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -137,8 +154,12 @@ async def main() -> None:
     gc.collect()
     gc.disable()
     running: set[asyncio.Task[None]] = set()
+    per_second = max(1, round(RATE))
+    steal_marks: list[float] = []
     start = time.perf_counter() + 0.05
     for n in range(total):
+        if n % per_second == 0:
+            steal_marks.append(stolen_ms())
         due = start + n * interval
         # asyncio's timers wake up to a millisecond late: wake a millisecond early.
         delay = due - time.perf_counter() - 0.001
@@ -151,11 +172,22 @@ async def main() -> None:
     while running:
         await asyncio.gather(*running)
     elapsed = time.perf_counter() - start
+    steal_marks.append(stolen_ms())
     gc.enable()
     ms = [v * 1000 for v in latencies]
     by_second: dict[int, list[float]] = collections.defaultdict(list)
     for due, value in zip(dues, ms, strict=True):
         by_second[int(due - start)].append(value)
+    steal_by_second = [round(b - a) for a, b in itertools.pairwise(steal_marks)]
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 10.0
+    quiet = [
+        k
+        for k in sorted(by_second)
+        if k < len(steal_by_second)
+        and steal_by_second[k] <= tick_ms
+        and (k == 0 or steal_by_second[k - 1] <= tick_ms)
+    ]
+    quiet_ms = [value for k in quiet for value in by_second[k]]
     print(
         json.dumps(
             {
@@ -176,6 +208,11 @@ async def main() -> None:
                 "p99_ms_by_second": [
                     round(percentile(by_second[k], 99), 1) for k in sorted(by_second)
                 ],
+                # The hypervisor's take in each second; the quiet seconds (at most a
+                # tick taken, then and the second before): how many, their requests' p99.
+                "steal_ms_by_second": steal_by_second,
+                "quiet_seconds": len(quiet),
+                "p99_ms_quiet_seconds": round(percentile(quiet_ms, 99), 2) if quiet_ms else None,
             }
         )
     )
