@@ -171,6 +171,7 @@ async def read_until(
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
                 for m in messages:
+                    value: Any
                     try:
                         value = None if m.value is None else serializer.decode_model(m.value)
                     except SerializationError as exc:
