@@ -26,6 +26,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from machine_steal import steal_seconds  # noqa: E402  (scripts/, beside this file)
+
 from streams import records, topics  # noqa: E402
 from streams.domain.customer import CustomerState  # noqa: E402
 from streams.domain.events import (  # noqa: E402
@@ -524,16 +526,6 @@ async def settled(worker: HubWorker, timeout: float = 300.0) -> float:
 def cpu_seconds(worker: HubWorker) -> float:
     """CPU the worker process has used so far (user + system, all its threads)."""
     return 0.0 if worker.process is None else process_cpu_seconds(worker.process.pid)
-
-
-def steal_seconds() -> float:
-    """CPU time the hypervisor took from this machine so far, all cores (0 if unknown):
-    while it is taken, no process here runs, and requests wait."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -30,6 +30,8 @@ import sys
 import time
 from urllib.parse import urlsplit
 
+from machine_steal import TICK_SECONDS, steal_seconds  # scripts/, beside this file
+
 URL, RATE, SECONDS, CUSTOMERS, ID_FORMAT = (
     sys.argv[1],
     float(sys.argv[2]),
@@ -39,17 +41,6 @@ URL, RATE, SECONDS, CUSTOMERS, ID_FORMAT = (
 )
 PATH = sys.argv[6] if len(sys.argv) > 6 else "/v1/customers/{id}"
 CONNECTIONS = 32
-
-
-def stolen_ms() -> float:
-    """CPU time the hypervisor has taken from this machine so far, all cores, in ms (0 where
-    /proc/stat is not there)."""
-    try:
-        with open("/proc/stat") as stat:
-            ticks = int(stat.readline().split()[8])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -159,7 +150,7 @@ async def main() -> None:
     start = time.perf_counter() + 0.05
     for n in range(total):
         if n % per_second == 0:
-            steal_marks.append(stolen_ms())
+            steal_marks.append(steal_seconds() * 1000)
         due = start + n * interval
         # asyncio's timers wake up to a millisecond late: wake a millisecond early.
         delay = due - time.perf_counter() - 0.001
@@ -172,14 +163,14 @@ async def main() -> None:
     while running:
         await asyncio.gather(*running)
     elapsed = time.perf_counter() - start
-    steal_marks.append(stolen_ms())
+    steal_marks.append(steal_seconds() * 1000)
     gc.enable()
     ms = [v * 1000 for v in latencies]
     by_second: dict[int, list[float]] = collections.defaultdict(list)
     for due, value in zip(dues, ms, strict=True):
         by_second[int(due - start)].append(value)
     steal_by_second = [round(b - a) for a, b in itertools.pairwise(steal_marks)]
-    tick_ms = 1000 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 10.0
+    tick_ms = TICK_SECONDS * 1000
     quiet = [
         k
         for k in sorted(by_second)
