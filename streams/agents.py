@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.partitioner import murmur2
 from faust.types import EventT
 
 from streams import metrics, records, topics
@@ -25,6 +27,7 @@ from streams.app import (
     settings,
     utcnow,
 )
+from streams.delivery import Outbox
 from streams.domain.contact_policy import ContactRecheck, PolicyInputs
 from streams.domain.customer import CustomerState, new_identities
 from streams.domain.decisions import Decision, process, recheck
@@ -85,8 +88,29 @@ policy_inputs = PolicyInputs(policy_for=policy_book.latest, dnc_for=dnc_book.ent
 wake_ups = WakeUps()
 
 
+def _produce(
+    topic: str, key: bytes | None, value: bytes | None, timestamp: float | None, headers: Any
+) -> Awaitable[Any]:
+    return app.producer.send(topic, key, value, None, timestamp, headers)
+
+
+# Every record the agents produce, and every table write and acknowledgement waiting on
+# their delivery (streams.delivery says why).
+outbox = Outbox(
+    _produce,
+    batch_size=int(os.environ.get("TOUCHLINE_SETTLE_BATCH", "500")),
+    held_topics=[t for t in os.environ.get("TOUCHLINE_FAULT_HOLD_TOPICS", "").split(",") if t],
+)
+
+
 async def send(record: records.Record) -> None:
-    await app.producer.send(record.topic, record.key, record.value, None, None, record.headers)
+    await outbox.send(record.topic, record.key, record.value, headers=record.headers)
+
+
+def owner_partition(key: bytes) -> int:
+    """The partition that owns a customer key: murmur2, as Java's and aiokafka's default
+    partitioners hash it, over the customers table's partitions."""
+    return (murmur2(key) & 0x7FFFFFFF) % settings.partitions
 
 
 def log_time(event: EventT) -> datetime:
@@ -100,7 +124,7 @@ def log_time(event: EventT) -> datetime:
 async def forward(topic: str, key: bytes, value: bytes | None, event: EventT) -> None:
     """Send on, keeping the record's timestamp: the decision time travels with it."""
     stamp = event.message.timestamp
-    await app.producer.send(topic, key, value, None, stamp if stamp and stamp > 0 else None, None)
+    await outbox.send(topic, key, value, timestamp=stamp if stamp and stamp > 0 else None)
 
 
 async def dead_letter(event: EventT, error: Exception) -> None:
@@ -130,6 +154,25 @@ def _decode(event: EventT) -> Any:
     return serializer.decode_model(event.value)
 
 
+def _key(event: EventT) -> str:
+    key = event.key
+    return key.decode() if isinstance(key, bytes) else str(key)
+
+
+async def _handle_each(stream: Any, handle: Callable[[EventT], Awaitable[None]]) -> None:
+    """The loop of every agent: handle each event; a record that cannot be handled is a
+    dead letter. The event is acknowledged (its offset may be committed) only once the
+    outbox has delivered what it caused and stored the state that remembers it. Producer
+    and broker errors never get here: the outbox waits for them, or stops the worker."""
+    async for event in stream.noack().events():
+        try:
+            await handle(event)
+        except Exception as exc:
+            await dead_letter(event, exc)
+        outbox.finished(event.ack)
+        await outbox.pace()
+
+
 @app.agent(interactions_topic)
 async def customer_agent(stream: Any) -> None:
     await _fold_customers(stream)
@@ -144,26 +187,23 @@ async def _fold_customers(stream: Any) -> None:
     # Decisions read the campaign policies and the DNC list: never decide without them.
     await policy_book.ready()
     await dnc_book.ready()
-    async for event in stream.events():
-        try:
-            fact = _decode(event)
-            if isinstance(fact, ProfileMerge | ProfileUnmerge):
-                await _route_or_command(event, fact)
-                continue
-            if isinstance(fact, ContactRecheck):
-                await _recheck(event, fact)
-                continue
-            if not isinstance(fact, Interaction | CampaignTarget):
-                raise SerializationError(
-                    f"{type(fact).__name__} does not belong on {event.message.topic}"
-                )
-            await _route_or_apply(event, fact)
-        except Exception as exc:  # any record that cannot be processed is a dead letter
-            await dead_letter(event, exc)
+    await _handle_each(stream, _fold_customer_record)
+
+
+async def _fold_customer_record(event: EventT) -> None:
+    fact = _decode(event)
+    if isinstance(fact, ProfileMerge | ProfileUnmerge):
+        await _route_or_command(event, fact)
+    elif isinstance(fact, ContactRecheck):
+        await _recheck(event, fact)
+    elif isinstance(fact, Interaction | CampaignTarget):
+        await _route_or_apply(event, fact)
+    else:
+        raise SerializationError(f"{type(fact).__name__} does not belong on {event.message.topic}")
 
 
 async def _route_or_apply(event: EventT, fact: Interaction | CampaignTarget) -> None:
-    key = event.key.decode() if isinstance(event.key, bytes) else event.key
+    key = _key(event)
     customer_id = (
         fact.customer_id if isinstance(fact, CampaignTarget) else fact.customer.customer_id
     )
@@ -179,8 +219,9 @@ async def _route_or_apply(event: EventT, fact: Interaction | CampaignTarget) -> 
         await forward(IDENTITY_TOPIC, identities[0].encode(), event.value, event)
         metrics.events.labels(agent="customer", outcome="to_identity").inc()
         return
-    if key != customer_id:
-        # Keyed by something else: move it to the partition that owns the customer.
+    if key != customer_id or owner_partition(key.encode()) != event.message.partition:
+        # Keyed by something else, or put on a partition that does not own the customer
+        # (a producer with another partitioner): move it to the owner, never apply it here.
         await forward(CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), event.value, event)
         metrics.events.labels(agent="customer", outcome="rekeyed").inc()
         return
@@ -199,14 +240,14 @@ class StateCache:
     def get(self, customer_id: str) -> CustomerState | None:
         state = self._states.get(customer_id)
         if state is None:
-            state = customers.get(customer_id)
+            state = outbox.get(customers, customer_id)
             if state is not None:
                 self.put(customer_id, state)
         return state
 
     def put(self, customer_id: str, state: CustomerState) -> None:
         if len(self._states) >= self.capacity and customer_id not in self._states:
-            self._states.clear()  # cheap and safe: the table is the truth
+            self._states.clear()  # cheap and safe: the table and the outbox are the truth
         self._states[customer_id] = state
 
     def clear(self) -> None:
@@ -220,7 +261,14 @@ async def _forget_states(app: Any, *args: Any, **kwargs: Any) -> None:
     state_cache.clear()
 
 
-app.on_partitions_revoked.connect(_forget_states)  # type: ignore[arg-type]
+async def _forget_unsettled(app: Any, *args: Any, **kwargs: Any) -> None:
+    # What is not settled yet is neither stored nor acknowledged: the partitions' next
+    # owner (maybe this worker again) reads those events again from the committed offset.
+    outbox.drop()
+    state_cache.clear()
+
+
+app.on_partitions_revoked.connect(_forget_unsettled)  # type: ignore[arg-type]
 app.on_partitions_assigned.connect(_forget_states)  # type: ignore[arg-type]
 
 
@@ -273,11 +321,15 @@ async def _apply_locked(
         return
     outcome = process(state, fact, policy, now, policy_inputs)
     if outcome.duplicate:
+        # Seen already. A redelivery after a crash can find its state in the local store
+        # while its changelog record was lost with the process: store it once more, so the
+        # changelog (what another worker or a wiped store recovers from) has it too.
+        outbox.put(customers, customer_id, state)
         _duplicates.inc()
         return
     source = fact.event_id if isinstance(fact, Interaction) else fact.upload_id
-    # Send first, store last: if a send fails the event is not yet marked as seen, so
-    # its redelivery decides again (suppression ids are deterministic, so no harm).
+    # Whatever is sent here is delivered before the state is stored (streams.delivery):
+    # until then a redelivered event decides again (decision ids are deterministic).
     for kind, value in new_identities(state, outcome.state):
         identity = identity_key(kind, value)
         if not identity_guard.linkable(identity):
@@ -294,16 +346,16 @@ async def _apply_locked(
 
 
 def _store(customer_id: str, state: CustomerState, before: CustomerState | None) -> None:
-    customers[customer_id] = state
+    outbox.put(customers, customer_id, state)
     state_cache.put(customer_id, state)
     wake_ups.track(state)
     schedule = schedule_of(state)
     if schedule != schedule_of(before):
         if schedule is None:
-            if customer_id in schedules:
-                del schedules[customer_id]
+            if outbox.get(schedules, customer_id) is not None:
+                outbox.delete(schedules, customer_id)
         else:
-            schedules[customer_id] = encode_schedule(schedule)
+            outbox.put(schedules, customer_id, encode_schedule(schedule))
 
 
 async def _send_decisions(decisions: Iterable[Decision]) -> None:
@@ -314,7 +366,7 @@ async def _send_decisions(decisions: Iterable[Decision]) -> None:
 
 async def _recheck(event: EventT, command: ContactRecheck) -> None:
     """Ask the contact rules again about a customer, at the moment the command names."""
-    key = event.key.decode() if isinstance(event.key, bytes) else event.key
+    key = _key(event)
     if key != command.customer_id:
         await _send_command_for(command.customer_id, command)
         return
@@ -411,7 +463,7 @@ async def _index_names(before: CustomerState | None, after: CustomerState) -> No
     for update in index_updates(summary_of(before), summary_of(after)):
         summary = update.summary.as_json() if update.summary else None
         value = json.dumps({"customer_id": update.customer_id, "summary": summary}).encode()
-        await app.producer.send(NAME_INDEX_TOPIC, update.token.encode(), value, None, None, None)
+        await outbox.send(NAME_INDEX_TOPIC, update.token.encode(), value)
 
 
 def _for_customer(
@@ -427,13 +479,11 @@ def _for_customer(
 async def _send_command_for(customer_id: str, command: Any, timestamp: float | None = None) -> None:
     topic = topics.INTERACTIONS if isinstance(command, Interaction) else None
     value = serializer.encode_model(command, topic)
-    await app.producer.send(
-        CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, None, timestamp, None
-    )
+    await outbox.send(CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, timestamp=timestamp)
 
 
 async def _route_or_command(event: EventT, command: Command) -> None:
-    key = event.key.decode() if isinstance(event.key, bytes) else event.key
+    key = _key(event)
     if key != command.target_id:
         await _send_command_for(command.target_id, command)
         return
@@ -446,7 +496,7 @@ async def _route_or_command(event: EventT, command: Command) -> None:
         kind = type(command).__name__
         if step.note is not None:
             log.info("%s %s %s: %s", kind, command.step.value, command.target_id, step.note)
-        # Send first, store last, as for events: a redelivered command decides again.
+        # As for events, what is sent is delivered before the state is stored.
         for link in step.links:
             await send(records.identity_link(serializer, IDENTITY_TOPIC, link))
         await _send_decisions(step.decisions)
@@ -463,78 +513,79 @@ async def _route_or_command(event: EventT, command: Command) -> None:
 @app.agent(identity_topic)
 async def identity_agent(stream: Any) -> None:
     """Links identities to customers, and resolves events that came without a customer id."""
-    async for event in stream.events():
-        try:
-            fact = _decode(event)
-            identity = event.key.decode()
-            if isinstance(fact, IdentityLink):
-                known = identities.get(identity)
-                holder = known.decode() if isinstance(known, bytes) else known
-                new_holder, merge = on_link(holder, fact, utcnow())
-                if merge is not None:
-                    await _send_command_for(merge.target_id, merge)
-                    metrics.events.labels(agent="identity", outcome="merge_requested").inc()
-                if new_holder != holder:
-                    identities[identity] = new_holder
-            elif isinstance(fact, Interaction):
-                known = identities.get(identity)
-                customer_id = known.decode() if isinstance(known, bytes) else known
-                if customer_id is None and is_context_identity(identity):
-                    # A token no contact made here (expired, mistyped, forged): resolve by
-                    # the next identity the event carries, never by the token itself.
-                    rest = [i for i in resolving_identities(fact) if not is_context_identity(i)]
-                    if rest:
-                        await forward(IDENTITY_TOPIC, rest[0].encode(), event.value, event)
-                        continue
-                if customer_id is None:
-                    customer_id = anonymous_customer_id(identity)
-                    identities[identity] = customer_id
-                resolved = fact.model_copy(
-                    update={
-                        "customer": fact.customer.model_copy(update={"customer_id": customer_id})
-                    }
-                )
-                value = serializer.encode_model(resolved, topics.INTERACTIONS)
-                await forward(CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, event)
-            else:
-                raise SerializationError(
-                    f"{type(fact).__name__} does not belong on {IDENTITY_TOPIC}"
-                )
-        except Exception as exc:
-            await dead_letter(event, exc)
+    await _handle_each(stream, _resolve_identity)
+
+
+def _holder(identity: str) -> str | None:
+    known = outbox.get(identities, identity)
+    return known.decode() if isinstance(known, bytes) else known
+
+
+async def _resolve_identity(event: EventT) -> None:
+    fact = _decode(event)
+    identity = _key(event)
+    if isinstance(fact, IdentityLink):
+        holder = _holder(identity)
+        new_holder, merge = on_link(holder, fact, utcnow())
+        if merge is not None:
+            await _send_command_for(merge.target_id, merge)
+            metrics.events.labels(agent="identity", outcome="merge_requested").inc()
+        if new_holder is not None:
+            # Even when unchanged: as for customer states, a redelivered link restores a
+            # changelog record that a crash may have lost.
+            outbox.put(identities, identity, new_holder)
+    elif isinstance(fact, Interaction):
+        customer_id = _holder(identity)
+        if customer_id is None and is_context_identity(identity):
+            # A token no contact made here (expired, mistyped, forged): resolve by the
+            # next identity the event carries, never by the token itself.
+            rest = [i for i in resolving_identities(fact) if not is_context_identity(i)]
+            if rest:
+                await forward(IDENTITY_TOPIC, rest[0].encode(), event.value, event)
+                return
+        if customer_id is None:
+            customer_id = anonymous_customer_id(identity)
+            outbox.put(identities, identity, customer_id)
+        resolved = fact.model_copy(
+            update={"customer": fact.customer.model_copy(update={"customer_id": customer_id})}
+        )
+        value = serializer.encode_model(resolved, topics.INTERACTIONS)
+        await forward(CUSTOMER_COMMANDS_TOPIC, customer_id.encode(), value, event)
+    else:
+        raise SerializationError(f"{type(fact).__name__} does not belong on {IDENTITY_TOPIC}")
 
 
 @app.agent(name_index_topic)
 async def name_index_agent(stream: Any) -> None:
     """Keeps the name index: which customers each name token lists."""
-    async for event in stream.events():
-        try:
-            token = event.key.decode()
-            update = json.loads(event.value)
-            summary = update.get("summary")
-            current = names.get(token)
-            entries = [Summary.from_json(e) for e in json.loads(current)] if current else []
-            entries = apply_update(
-                entries,
-                IndexUpdate(
-                    token=token,
-                    customer_id=str(update["customer_id"]),
-                    summary=Summary.from_json(summary) if summary else None,
-                ),
-            )
-            names[token] = json.dumps([e.as_json() for e in entries]).encode()
-        except Exception as exc:
-            await dead_letter(event, exc)
+    await _handle_each(stream, _index_name)
+
+
+async def _index_name(event: EventT) -> None:
+    token = _key(event)
+    update = json.loads(event.value)
+    summary = update.get("summary")
+    current = outbox.get(names, token)
+    entries = [Summary.from_json(e) for e in json.loads(current)] if current else []
+    entries = apply_update(
+        entries,
+        IndexUpdate(
+            token=token,
+            customer_id=str(update["customer_id"]),
+            summary=Summary.from_json(summary) if summary else None,
+        ),
+    )
+    outbox.put(names, token, json.dumps([e.as_json() for e in entries]).encode())
 
 
 @app.agent(targets_topic)
 async def targets_agent(stream: Any) -> None:
     """Campaign targets are keyed by campaign:customer; re-key them to their customer."""
-    async for event in stream.events():
-        try:
-            fact = _decode(event)
-            if not isinstance(fact, CampaignTarget):
-                raise SerializationError(f"{type(fact).__name__} is not a CampaignTarget")
-            await forward(CUSTOMER_COMMANDS_TOPIC, fact.customer_id.encode(), event.value, event)
-        except Exception as exc:
-            await dead_letter(event, exc)
+    await _handle_each(stream, _rekey_target)
+
+
+async def _rekey_target(event: EventT) -> None:
+    fact = _decode(event)
+    if not isinstance(fact, CampaignTarget):
+        raise SerializationError(f"{type(fact).__name__} is not a CampaignTarget")
+    await forward(CUSTOMER_COMMANDS_TOPIC, fact.customer_id.encode(), event.value, event)

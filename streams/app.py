@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +52,18 @@ def _worker_dir() -> str:
     return os.environ.get("TOUCHLINE_WORKER_DIR") or str(settings.data_dir / "worker")
 
 
+def _worker_id() -> str:
+    """This worker's static member id in the consumer group: one that comes back under
+    the same id (a restart after a crash) gets its partitions back at once, instead of
+    the group waiting out the session timeout and rebalancing twice. Set
+    TOUCHLINE_WORKER_ID where host names or paths are not stable."""
+    given = os.environ.get("TOUCHLINE_WORKER_ID")
+    if given:
+        return given
+    place = f"{socket.gethostname()}:{os.path.abspath(_worker_dir())}"
+    return f"{settings.app_id}-{hashlib.sha256(place.encode()).hexdigest()[:16]}"
+
+
 app = faust.App(
     settings.app_id,
     broker=f"kafka://{settings.bootstrap_servers}",
@@ -61,6 +75,10 @@ app = faust.App(
     # TOUCHLINE_STANDBY_REPLICAS when running several workers for faster failover.
     table_standby_replicas=int(os.environ.get("TOUCHLINE_STANDBY_REPLICAS", "0")),
     consumer_auto_offset_reset="earliest",
+    consumer_group_instance_id=_worker_id(),
+    # With static membership, how long a worker that does not come back keeps its
+    # partitions before the group hands them to the others.
+    broker_session_timeout=float(os.environ.get("TOUCHLINE_SESSION_TIMEOUT", "30")),
     # Commit often enough that a restart replays little, rarely enough to stay cheap.
     broker_commit_interval=float(os.environ.get("TOUCHLINE_COMMIT_INTERVAL", "1.0")),
     # A couple of milliseconds of linger batches bursts without hurting reply latency.

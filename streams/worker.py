@@ -52,11 +52,15 @@ def run_worker(loglevel: str = "warning") -> None:
     )
 
     Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
+    # Every internal topic and table changelog exists before the first record is
+    # processed: a changelog Faust had yet to create made the first writes fail.
+    changelogs = tuple(table.changelog_topic.get_topic_name() for table in app.tables.values())
     internal = (
         agents.IDENTITY_TOPIC,
         agents.CUSTOMER_COMMANDS_TOPIC,
         agents.SCREEN_POPS_TOPIC,
         agents.NAME_INDEX_TOPIC,
+        *changelogs,
     )
     replication = int(os.environ.get("TOUCHLINE_REPLICATION_FACTOR", "1"))
     asyncio.run(

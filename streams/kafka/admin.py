@@ -11,6 +11,8 @@ from streams import topics
 
 
 def topic_configs(name: str) -> dict[str, str]:
+    if name.endswith("-changelog"):
+        return {"cleanup.policy": "compact"}  # a table: the latest value per key
     if name in topics.COMPACTED_TOPICS:
         # The dial list is a table: keep the latest entry per key, drop tombstones after a day.
         return {"cleanup.policy": "compact", "delete.retention.ms": "86400000"}

@@ -36,7 +36,7 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 
-from streams.agents import state_cache  # noqa: E402
+from streams.agents import outbox, state_cache  # noqa: E402
 from streams.app import app, customers, identities, names, schedules  # noqa: E402
 
 
@@ -67,3 +67,12 @@ def empty_tables(test_app: Any) -> Any:
     for table in (customers, identities, names, schedules):
         table.data.clear()
     state_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_outbox(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A delivery failure in a test raises (`Undeliverable`) instead of ending the test
+    process, as it ends a worker; and nothing unsettled outlives its test."""
+    monkeypatch.setattr(outbox, "_on_undeliverable", lambda reason: None)
+    yield
+    outbox.drop()

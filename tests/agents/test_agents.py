@@ -17,6 +17,7 @@ from faust.exceptions import ProducerSendError
 
 from streams import agents, topics
 from streams.app import customers, identities, serializer
+from streams.delivery import Undeliverable
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import POLICY_SMS_REPLY, DialListEntry, Suppression, suppression_id
 from streams.domain.events import (
@@ -55,11 +56,16 @@ class Sent(NamedTuple):
     headers: Any
 
 
+async def _delivered() -> None:
+    return None
+
+
 class SentRecords:
-    """The mock standing in for `app.producer.send`, with its calls as `Sent` tuples."""
+    """The mock standing in for `app.producer.send`, with its calls as `Sent` tuples.
+    Each send answers with its delivery, already done, as the producer's future would."""
 
     def __init__(self) -> None:
-        self.mock = AsyncMock(name="producer.send")
+        self.mock = AsyncMock(name="producer.send", side_effect=lambda *a, **k: _delivered())
 
     @property
     def calls(self) -> list[Sent]:
@@ -105,14 +111,22 @@ async def running(agent: Any, source_topic: str) -> AsyncIterator[Any]:
         yield tested
 
 
+async def put_on_owner(tested: Any, value: bytes | None, key: bytes | None) -> None:
+    """Put a record on the partition that owns its key, as a murmur2 producer would."""
+    partition = agents.owner_partition(key) if key else 0
+    await tested.put(value, key=key, partition=partition, timestamp=NOW.timestamp())
+
+
 async def deliver(tested: Any, value: bytes | None, key: bytes | None) -> None:
     """Put one record and let the agent body run to its next `async for` step.
 
     `put(wait=True)` returns when the stream has handed the value on; a few loop turns
     cover any await inside the body that actually suspends."""
-    await tested.put(value, key=key, timestamp=NOW.timestamp())
+    await put_on_owner(tested, value, key)
     for _ in range(10):
         await asyncio.sleep(0)
+    # Table writes wait until what the event caused is delivered (streams.delivery).
+    await agents.outbox.settle()
     assert tested._crash_reason is None
 
 
@@ -204,7 +218,7 @@ class TestCustomerAgentApplies:
         assert logged.key == CUSTOMER.encode()
         assert logged.value[:4] == STATE_MARKER
         assert decode_state(logged.value, serializer) == state
-        assert logged.partition == 0
+        assert logged.partition == agents.owner_partition(CUSTOMER.encode())
 
     async def test_first_sight_of_an_identity_publishes_a_link(self, sent: SentRecords) -> None:
         first = interaction("e1", Message(text="hi"), email="ayse@example.com")
@@ -228,7 +242,12 @@ class TestCustomerAgentApplies:
         assert len(sent.to(agents.IDENTITY_TOPIC)) == 2
         assert state_of(CUSTOMER).events_applied == 2
 
-    async def test_a_duplicate_event_is_ignored(self, sent: SentRecords, changelog: Mock) -> None:
+    async def test_a_duplicate_event_decides_nothing_and_stores_its_state_again(
+        self, sent: SentRecords, changelog: Mock
+    ) -> None:
+        """A duplicate is only seen once its decisions were delivered (streams.delivery):
+        it publishes nothing. Its state goes to the changelog once more, unchanged, in
+        case a crash lost the record that stored it."""
         stop = avro(interaction("stop", Message(text="STOP")))
         async with running(agents.customer_agent, topics.INTERACTIONS) as agent:
             await deliver(agent, avro(target("A", "u")), CUSTOMER.encode())
@@ -239,7 +258,10 @@ class TestCustomerAgentApplies:
             await deliver(agent, stop, CUSTOMER.encode())
 
         assert sent.calls == []
-        assert changelog.call_count == writes
+        assert changelog.call_count == writes + 1
+        assert (
+            decode_state(changelog.call_args_list[-1].args[0].message.value, serializer) == before
+        )
         assert state_of(CUSTOMER) == before
 
     async def test_opt_out_of_voice_tombstones_every_listed_campaign(
@@ -354,7 +376,7 @@ class TestCustomerAgentDeadLetters:
         letter = decoded(letter_record)
         assert isinstance(letter, DeadLetter)
         assert letter.topic == topics.INTERACTIONS
-        assert letter.partition == 0
+        assert letter.partition == agents.owner_partition(b"some-key")
         assert letter.offset == 1  # the second record put
         assert letter.key == b"some-key"
         assert letter.value == garbage
@@ -393,29 +415,74 @@ class TestCustomerAgentDeadLetters:
         assert letter.value == value
         assert len(customers) == 0
 
-    async def test_a_failed_decision_send_is_not_lost(self, sent: SentRecords) -> None:
+    async def test_a_failed_decision_send_stops_the_worker_and_is_decided_again(
+        self, sent: SentRecords, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A producer error is no dead letter: the worker stops with nothing stored, so the
+        event comes again after the restart and its decision is published then."""
+        stops: list[str] = []
+        monkeypatch.setattr(agents.outbox, "_on_undeliverable", stops.append)
         published: list[Sent] = []
-        failed: list[Sent] = []
 
-        async def flaky_send(*args: Any) -> None:
+        async def refused_send(*args: Any) -> Any:
             record = Sent(*args)
-            if record.topic == topics.SUPPRESSIONS and not failed:
-                failed.append(record)
+            if record.topic == topics.SUPPRESSIONS:
                 raise ProducerSendError("KafkaTimeoutError: metadata not available")
             published.append(record)
+            return _delivered()
+
+        stop = avro(interaction("stop", Message(text="STOP")))
+        with pytest.raises(Undeliverable):
+            async with running(agents.customer_agent, topics.INTERACTIONS) as agent:
+                await deliver(agent, avro(target("A", "u")), CUSTOMER.encode())
+                sent.mock.side_effect = refused_send
+                await put_on_owner(agent, stop, CUSTOMER.encode())
+                for _ in range(10):
+                    await asyncio.sleep(0)
+        assert stops and "touchline.suppressions.v1" in stops[0]
+        assert not [r for r in published if r.topic == topics.INTERACTIONS_DLQ]
+        assert not state_of(CUSTOMER).has_seen("stop"), "nothing stored before delivery"
+        agents.outbox.drop()  # the process is gone: so is everything it had not settled
+
+        sent.clear()
+        sent.mock.side_effect = lambda *a, **k: _delivered()
+        async with running(agents.customer_agent, topics.INTERACTIONS) as agent:
+            await deliver(agent, stop, CUSTOMER.encode())  # redelivered after the restart
+        (suppression,) = sent.to(topics.SUPPRESSIONS)
+        assert suppression.key == b"A:c-42"
+        assert state_of(CUSTOMER).has_seen("stop")
+
+    async def test_state_waits_for_the_delivery_of_its_decisions(
+        self, sent: SentRecords, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Until the suppression is delivered, the state that records the reply is not
+        stored (a crash then loses nothing), while the agent already reads its own write."""
+        loop = asyncio.get_running_loop()
+        deliveries: list[asyncio.Future[None]] = []
+
+        def slow_delivery(*args: Any) -> Any:
+            future = loop.create_future()
+            if Sent(*args).topic == topics.SUPPRESSIONS:
+                deliveries.append(future)
+            else:
+                future.set_result(None)
+            return future
 
         stop = avro(interaction("stop", Message(text="STOP")))
         async with running(agents.customer_agent, topics.INTERACTIONS) as agent:
             await deliver(agent, avro(target("A", "u")), CUSTOMER.encode())
-            sent.mock.side_effect = flaky_send
-            await deliver(agent, stop, CUSTOMER.encode())
-            assert failed, "the first attempt must have failed"
-            assert [r.topic for r in published] == [topics.INTERACTIONS_DLQ]
-            await deliver(agent, stop, CUSTOMER.encode())  # redelivered (or replayed from DLQ)
-
-        suppressions = [r for r in published if r.topic == topics.SUPPRESSIONS]
-        assert len(suppressions) == 1, "the redelivered STOP must publish its suppression"
-        assert suppressions[0].key == b"A:c-42"
+            sent.mock.side_effect = slow_delivery
+            await put_on_owner(agent, stop, CUSTOMER.encode())
+            for _ in range(10):
+                await asyncio.sleep(0)
+            settling = loop.create_task(agents.outbox.settle())
+            await asyncio.sleep(0.05)
+            assert deliveries and not settling.done()
+            assert not state_of(CUSTOMER).has_seen("stop")
+            assert agents.state_cache.get(CUSTOMER).has_seen("stop")  # type: ignore[union-attr]
+            deliveries[0].set_result(None)
+            await settling
+            assert state_of(CUSTOMER).has_seen("stop")
 
 
 # -- identity agent ---------------------------------------------------------------------

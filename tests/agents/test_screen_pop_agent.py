@@ -14,12 +14,13 @@ from streams.app import serializer
 from streams.domain.events import Call, ContactAttempt, Interaction
 from streams.domain.model import Channel
 from streams.domain.screen_pop import ScreenPop
+from tests.agents.test_agents import _delivered, put_on_owner
 from tests.factories import CUSTOMER, T0, interaction
 
 
 @pytest.fixture
 def sends(test_app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncMock:
-    mock = AsyncMock(name="producer.send")
+    mock = AsyncMock(name="producer.send", side_effect=lambda *a, **k: _delivered())
     monkeypatch.setattr(test_app.producer, "send", mock)
     monkeypatch.setattr(test_app.producer, "send_soon", Mock(name="producer.send_soon"))
     return mock
@@ -34,9 +35,10 @@ async def fold(events: list[Interaction]) -> None:
     async with agents.customer_agent.test_context() as tested:
         tested.original_channel = agents.app.topic(topics.INTERACTIONS)
         for event in events:
-            await tested.put(serializer.encode_model(event), key=CUSTOMER.encode())
+            await put_on_owner(tested, serializer.encode_model(event), CUSTOMER.encode())
             for _ in range(10):
                 await asyncio.sleep(0)
+            await agents.outbox.settle()
         assert tested._crash_reason is None
 
 
