@@ -810,7 +810,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         }
         result["broker_raw"] = raw
         floor = None
-        if args.only is None:
+        if args.only in (None, "e2e"):
             floor = await faust_floor(bootstrap, raw_topic, args.events, data)
             result["faust_floor"] = {"interactions_per_s": floor}
 
@@ -859,6 +859,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             "vs_broker_raw_consume": round(e2e / raw["consume_per_s"], 3),
             "vs_broker_raw_produce": round(e2e / raw["produce_per_s"], 3),
         }
+        if args.only == "e2e":
+            await counter.stop()
+            return result
         result["sms_reply_to_suppression"] = await latency_run(args, bootstrap, worker, counter)
         await counter.stop()
         result["ingest"] = await ingest_run(args, worker, raw)
@@ -909,10 +912,10 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["ingest", "views", "checks"],
-        help="run only the broker reference and this part (ingest: the SDK and HTTP "
-        "batches; views: customer view reads with --view-customers in state; checks: "
-        "the contact check)",
+        choices=["e2e", "ingest", "views", "checks"],
+        help="run only the broker reference and this part (e2e: the bare-Faust floor and "
+        "end-to-end throughput; ingest: the SDK and HTTP batches; views: customer view "
+        "reads with --view-customers in state; checks: the contact check)",
     )
     parser.add_argument("--check-customers", type=int, default=100_000)
     parser.add_argument("--check-dnc", type=int, default=10_000)

@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from streams import metrics, records, topics
 from streams.app import (
@@ -50,6 +52,7 @@ from streams.domain.resolution import (
     redirected,
 )
 from streams.domain.screen_pop import screen_pop_for
+from streams.partition_order import PartitionOrder
 from streams.policy_book import dnc_book, policy_book
 from streams.serialization import DeadLetter, SerializationError
 from streams.wake_ups import WakeUps, decode_schedule, encode_schedule, schedule_of
@@ -105,6 +108,28 @@ outbox = Outbox(
 
 async def send(record: records.Record) -> None:
     await outbox.send(record.topic, record.key, record.value, headers=record.headers)
+
+
+async def _committed_offsets() -> dict[tuple[str, int], int]:
+    """The group's committed offsets, asked of the broker until it answers."""
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        try:
+            await admin.start()
+            offsets = await admin.list_consumer_group_offsets(settings.app_id)
+            return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+        except KafkaError as exc:
+            log.warning("committed offsets not read yet (%s); trying again", type(exc).__name__)
+            await asyncio.sleep(1.0)
+        finally:
+            await admin.close()
+
+
+async def _seek(topic: str, partition: int, offset: int) -> None:
+    await app.consumer.seek(TP(topic, partition), offset)
+
+
+partition_order = PartitionOrder(_committed_offsets, _seek)
 
 
 def owner_partition(key: bytes) -> int:
@@ -165,11 +190,18 @@ async def _handle_each(stream: Any, handle: Callable[[EventT], Awaitable[None]])
     outbox has delivered what it caused and stored the state that remembers it. Producer
     and broker errors never get here: the outbox waits for them, or stops the worker."""
     async for event in stream.noack().events():
+        message = event.message
+        if not await partition_order.admit(message.topic, message.partition, message.offset):
+            continue
         try:
             await handle(event)
         except Exception as exc:
             await dead_letter(event, exc)
-        outbox.finished(event.ack)
+        acknowledge = partition_order.acknowledgement(
+            message.topic, message.partition, message.offset, event.ack
+        )
+        if acknowledge is not None:
+            outbox.finished(acknowledge)
         await outbox.pace()
 
 
@@ -266,6 +298,7 @@ async def _forget_unsettled(app: Any, *args: Any, **kwargs: Any) -> None:
     # owner (maybe this worker again) reads those events again from the committed offset.
     outbox.drop()
     state_cache.clear()
+    partition_order.reset()
 
 
 app.on_partitions_revoked.connect(_forget_unsettled)  # type: ignore[arg-type]

@@ -147,7 +147,8 @@ def process(
         folded, suppressions = _interpret(folded, fact, policy, decided_at)
     because = fact.event_id if isinstance(fact, Interaction) else fact.upload_id
     channel = fact.channel if isinstance(fact, Interaction) else Channel.OTHER
-    return _settle(state, folded, suppressions, inputs, decided_at, because, channel)
+    uploaded = fact.campaign_id if isinstance(fact, CampaignTarget) else None
+    return _settle(state, folded, suppressions, inputs, decided_at, because, channel, uploaded)
 
 
 def recheck(state: CustomerState, inputs: PolicyInputs, at: datetime, because: str) -> Outcome:
@@ -165,6 +166,7 @@ def _settle(
     decided_at: datetime,
     because: str,
     channel: Channel,
+    uploaded: str | None = None,
 ) -> Outcome:
     if inputs is not None:
         # Every decision names the policy version in force for its campaign.
@@ -181,13 +183,17 @@ def _settle(
         ]
     listed_before = before.dial_list_campaigns()
     dial_changes = dial_list_changes(
-        listed_before, folded, because=because, suppressions=suppressions
+        listed_before, folded, because=because, suppressions=suppressions, uploaded=uploaded
     )
     decisions = (*suppressions, *dial_changes)
-    if decisions:
-        folded = record_decisions(
-            folded, (_audit(d, because, decided_at, folded) for d in decisions)
-        )
+    # A removal of someone who was not listed restates, changes nothing: not audited.
+    changed = [
+        d
+        for d in decisions
+        if not (isinstance(d, DialListRemoval) and d.campaign_id not in listed_before)
+    ]
+    if changed:
+        folded = record_decisions(folded, (_audit(d, because, decided_at, folded) for d in changed))
     return Outcome(folded, decisions)
 
 
@@ -388,9 +394,15 @@ def dial_list_changes(
     *,
     because: str,
     suppressions: list[Suppression],
+    uploaded: str | None = None,
 ) -> list[DialListEntry | DialListRemoval]:
-    """The dial list is derived: targets minus suppressions. Emit only what changed; a
-    removal names the suppression that caused it, else `because` (the fact's id)."""
+    """The dial list is derived: targets minus suppressions. Emit what changed; a
+    removal names the suppression that caused it, else `because` (the fact's id).
+
+    A target upload for campaign `uploaded` that does not list the customer says so with
+    a removal even when they were not listed: an entry published before a crash, from a
+    state that was never stored, must not outlive the state that replaced it (the
+    upload and the reply that suppresses it can be decided again in the other order)."""
     listed_after = {} if state.merged_into is not None else state.dial_list_campaigns()
     changes: list[DialListEntry | DialListRemoval] = []
     for campaign_id, target in listed_after.items():
@@ -406,7 +418,10 @@ def dial_list_changes(
                 )
             )
     cause = {s.campaign_id: s.suppression_id for s in suppressions}
-    for campaign_id in listed_before.keys() - listed_after.keys():
+    unlisted = listed_before.keys() - listed_after.keys()
+    if uploaded is not None and uploaded not in listed_after:
+        unlisted.add(uploaded)
+    for campaign_id in sorted(unlisted):
         changes.append(
             DialListRemoval(
                 campaign_id=campaign_id,

@@ -397,7 +397,10 @@ class TestOptOut:
     def test_target_after_an_opt_out_of_everything_is_not_listed(self) -> None:
         customer = Customer()
         assert customer.apply(event("opt", OptOut(channels=[]))) == []
-        assert customer.apply(target("A", "u")) == []
+        # Not listed, and said so: a tombstone restates it (an idempotent no-op).
+        assert customer.apply(target("A", "u")) == [
+            DialListRemoval(campaign_id="A", customer_id=CUSTOMER, because="u")
+        ]
         assert customer.listed == set()
 
 
@@ -442,8 +445,10 @@ class TestOfferResponse:
         )
         assert [s.campaign_id for s in suppressions(decisions)] == ["A"]
         assert removals(decisions) == entries(decisions) == []
-        # A later upload for A is refused by the suppression.
-        assert customer.apply(target("A", "late-upload")) == []
+        # A later upload for A is refused by the suppression, and restates it.
+        assert customer.apply(target("A", "late-upload")) == [
+            DialListRemoval(campaign_id="A", customer_id=CUSTOMER, because="late-upload")
+        ]
         assert customer.listed == {"B"}
 
     @pytest.mark.parametrize(
@@ -466,12 +471,24 @@ class TestOfferResponse:
 
 
 class TestDialList:
+    def test_a_target_that_does_not_list_restates_it_whatever_came_first(self) -> None:
+        """An entry published before a crash, from a state never stored, is overwritten
+        when the upload and the acceptance are decided again in the other order."""
+        customer = Customer()
+        customer.apply_all([offer("o", "A"), sms("s", "YES")])
+        decided = customer.apply(target("A", "upload"))
+        assert entries(decided) == []
+        assert [(r.key, r.because) for r in removals(decided)] == [(f"A:{CUSTOMER}", "upload")]
+        assert customer.listed == set()
+
     def test_target_uploaded_after_the_suppression_stays_off_the_list(self) -> None:
         customer = listed_customer("A")
         customer.apply_all([offer("o", "A"), sms("s", "YES")])
         assert customer.listed == set()
         later = T0 + timedelta(days=1)
-        assert customer.apply(target("A", "reupload", priority=5, at=later)) == []
+        assert customer.apply(target("A", "reupload", priority=5, at=later)) == [
+            DialListRemoval(campaign_id="A", customer_id=CUSTOMER, because="reupload")
+        ]
         assert customer.listed == set()
         # The re-upload is still recorded: it is a fact, only the decision excludes it.
         recorded = customer.state.target("A")
