@@ -611,6 +611,7 @@ async def worked_off(
 class Expected:
     suppressions: dict[str, Suppression] = field(default_factory=dict)
     listed: dict[str, bool] = field(default_factory=dict)  # dial-list key → present
+    states: dict[str, CustomerState] = field(default_factory=dict)
 
 
 def decision_inputs(worker: HubWorker) -> tuple[ContactPolicy, PolicyInputs]:
@@ -676,7 +677,30 @@ def oracle(
                     expected.listed[decision.key] = True
                 elif isinstance(decision, DialListRemoval):
                     expected.listed[decision.key] = False
+        expected.states[customer] = state
     return expected
+
+
+def essentials(state: CustomerState | None) -> Any:
+    """What a customer's state must agree on, whatever order the worker took the target
+    and interaction topics in: the uploads, the offers and answers, the suppressions and
+    the events seen (the log's order within a topic is the same for both)."""
+    if state is None:
+        return None
+    return (
+        sorted(t.upload_id for t in state.targets),
+        sorted((o.campaign_id, str(o.response)) for o in state.offers),
+        sorted(x.suppression_id for x in state.suppressions),
+        state.recent_event_digests,
+    )
+
+
+def states_mismatched(expected: Expected, observed: Observed) -> list[str]:
+    return sorted(
+        c
+        for c, state in expected.states.items()
+        if essentials(state) != essentials(observed.states.get(c))
+    )
 
 
 @dataclass
@@ -731,6 +755,9 @@ def verdict(
     )
     missing = not_applied(interactions, observed.states)
     explain(expected, observed, lost, wrong, mismatched, missing)
+    differing = states_mismatched(expected, observed)
+    if differing:
+        log.warning("customer states differ from the oracle's, e.g. %s", ", ".join(differing[:5]))
     return {
         "decisions_expected": len(expected.suppressions),
         "decisions_observed": len(observed.suppressions),
@@ -740,6 +767,7 @@ def verdict(
         "dial_list_expected": sum(expected.listed.values()),
         "dial_list_mismatches": len(mismatched),
         "events_not_applied": len(missing),
+        "states_mismatched": len(differing),
     }
 
 
@@ -902,7 +930,7 @@ async def judge(run: Run, load: Load, load_seconds: float, drain_timeout: float)
         "partitions_not_worked_off": len(behind),
         "recovery_seconds": {"restarts": recoveries, "max": max(measured, default=None)},
     }
-    counts = ("lost", "wrong", "dial_list_mismatches", "events_not_applied")
+    counts = ("lost", "wrong", "dial_list_mismatches", "events_not_applied", "states_mismatched")
     report["ok"] = all(report[c] == 0 for c in (*counts, "partitions_not_worked_off"))
     return report
 

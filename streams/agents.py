@@ -83,6 +83,13 @@ customer_commands_topic = app.topic(CUSTOMER_COMMANDS_TOPIC, **_raw)
 identity_topic = app.topic(IDENTITY_TOPIC, **_raw)
 name_index_topic = app.topic(NAME_INDEX_TOPIC, **_raw)
 targets_topic = app.topic(topics.CAMPAIGN_TARGETS, **_raw)
+_CONSUMED_TOPICS = (
+    interactions_topic,
+    customer_commands_topic,
+    identity_topic,
+    name_index_topic,
+    targets_topic,
+)
 
 
 # The contact rules read every campaign's policy and the do-not-contact lists, which each
@@ -110,19 +117,65 @@ async def send(record: records.Record) -> None:
     await outbox.send(record.topic, record.key, record.value, headers=record.headers)
 
 
+def _assigned_inputs() -> set[tuple[str, int]]:
+    consumed = {t.get_topic_name() for t in _CONSUMED_TOPICS}
+    return {(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in consumed}
+
+
 async def _committed_offsets() -> dict[tuple[str, int], int]:
-    """The group's committed offsets, asked of the broker until it answers."""
+    """Where the group resumes each assigned input partition: its committed offset, else
+    the partition's beginning. Right after a restart the broker can answer without the
+    offsets the group committed (seen with a static member rejoining): while an assigned
+    partition has none, ask again, for a few seconds (a new group has none)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while True:
+        offsets = await _read_committed_offsets()
+        missing = _assigned_inputs() - offsets.keys()
+        if not missing or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.25)
+    if missing:
+        # Nothing committed: the group starts at the beginning (auto_offset_reset).
+        earliest = await app.consumer.earliest_offsets(*(TP(t, p) for t, p in missing))
+        offsets.update({(tp.topic, tp.partition): offset for tp, offset in earliest.items()})
+    return offsets
+
+
+async def _read_committed_offsets() -> dict[tuple[str, int], int]:
+    """Asked of the broker until it answers."""
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
         try:
-            await admin.start()
-            offsets = await admin.list_consumer_group_offsets(settings.app_id)
-            return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
-        except KafkaError as exc:
+            await asyncio.wait_for(admin.start(), 10.0)
+            offsets = await asyncio.wait_for(
+                admin.list_consumer_group_offsets(settings.app_id), 10.0
+            )
+            return {
+                (tp.topic, tp.partition): meta.offset
+                for tp, meta in offsets.items()
+                if meta.offset >= 0
+            }
+        except (KafkaError, TimeoutError) as exc:
             log.warning("committed offsets not read yet (%s); trying again", type(exc).__name__)
             await asyncio.sleep(1.0)
         finally:
             await admin.close()
+
+
+async def _resume_from_committed() -> None:
+    """Once the tables are recovered, put every assigned input partition where the group
+    resumes it (committed offset, else its beginning). Faust seeks there itself, but
+    records it fetched while the partition was paused for recovery are dropped and its
+    position stays past them when it found no committed offset: records never processed,
+    and on an idle partition no later record shows the hole to `partition_order`."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    while not recovery.completed.is_set():
+        await asyncio.sleep(0.1)
+    assigned = _assigned_inputs()
+    for (topic, partition), offset in (await partition_order.committed()).items():
+        if (topic, partition) in assigned:
+            await _seek(topic, partition, offset)
 
 
 async def _seek(topic: str, partition: int, offset: int) -> None:
@@ -152,22 +205,51 @@ async def forward(topic: str, key: bytes, value: bytes | None, event: EventT) ->
     await outbox.send(topic, key, value, timestamp=stamp if stamp and stamp > 0 else None)
 
 
+# A consumed record larger than TOUCHLINE_MAX_RECORD_BYTES is a dead letter, unread. A
+# dead letter keeps at most
+# DEAD_LETTER_KEPT_BYTES of the original value: the letter itself must fit on the
+# dead-letter topic, or the worker could never get past the record.
+MAX_RECORD_BYTES = settings.max_record_bytes
+DEAD_LETTER_KEPT_BYTES = 512 * 1024
+
+
+_background: set[asyncio.Task[None]] = set()  # held, so the loop does not drop them
+
+
+def _check_size(event: EventT) -> None:
+    size = len(event.message.value or b"")
+    if size > MAX_RECORD_BYTES:
+        raise SerializationError(
+            f"a record of {size} bytes is over the limit of {MAX_RECORD_BYTES} bytes"
+        )
+
+
 async def dead_letter(event: EventT, error: Exception) -> None:
     message = event.message
-    reason = error.reason if isinstance(error, SerializationError) else str(error)
-    log.warning(
-        "dead letter from %s[%d]@%d: %s",
-        message.topic,
-        message.partition,
-        message.offset,
-        type(error).__name__,
+    await _dead_letter(
+        message.topic, message.partition, message.offset, message.key, message.value, error
     )
+
+
+async def _dead_letter(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    error: Exception,
+) -> None:
+    reason = error.reason if isinstance(error, SerializationError) else str(error)
+    if value is not None and len(value) > DEAD_LETTER_KEPT_BYTES:
+        reason += f" (the value's first {DEAD_LETTER_KEPT_BYTES} of {len(value)} bytes kept)"
+        value = value[:DEAD_LETTER_KEPT_BYTES]
+    log.warning("dead letter from %s[%d]@%d: %s", topic, partition, offset, type(error).__name__)
     letter = DeadLetter(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        value=value,
         error=reason,
         error_type=type(error).__name__,
     )
@@ -194,6 +276,7 @@ async def _handle_each(stream: Any, handle: Callable[[EventT], Awaitable[None]])
         if not await partition_order.admit(message.topic, message.partition, message.offset):
             continue
         try:
+            _check_size(event)
             await handle(event)
         except Exception as exc:
             await dead_letter(event, exc)
@@ -480,13 +563,10 @@ async def _track_assigned(app: Any, *args: Any, **kwargs: Any) -> None:
                 await asyncio.sleep(0)
 
     loop = asyncio.get_running_loop()
-    for work in (scan(), warm()):
+    for work in (scan(), warm(), _resume_from_committed()):
         task = loop.create_task(work)
         _background.add(task)  # held, so the loop does not drop it half-way
         task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Task[None]] = set()
 
 
 app.on_partitions_assigned.connect(_track_assigned)  # type: ignore[arg-type]

@@ -137,6 +137,8 @@ class Settings:
     blocked_identities: frozenset[str] = field(default=frozenset(), repr=False)
     abuse_lexicon: AbuseLexicon = field(default=DEFAULT_ABUSE_LEXICON, repr=False)
     default_policy: CampaignPolicy | None = None
+    # A consumed record larger than this is a dead letter, unread.
+    max_record_bytes: int = 1_000_000
 
     @property
     def bootstrap_servers(self) -> str:
@@ -168,6 +170,7 @@ class Settings:
             sms_keywords=SmsKeywords.from_env(env),
             abuse_lexicon=_abuse_lexicon(env),
             default_policy=load_default_policy(env.get("TOUCHLINE_DEFAULT_POLICY")),
+            max_record_bytes=_int(env, "TOUCHLINE_MAX_RECORD_BYTES", 1_000_000),
             blocked_identities=parse_blocked_identities(
                 env.get("TOUCHLINE_BLOCKED_IDENTITIES", ""),
                 _region(env.get("TOUCHLINE_DEFAULT_REGION")),

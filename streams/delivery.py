@@ -169,10 +169,12 @@ class Outbox:
 
     async def settle(self) -> None:
         """Wait for the deliveries of the current batch, then write and acknowledge it.
-        Batches settle one at a time, in order."""
+        Batches settle one at a time, in order; on return, everything handled before the
+        call is settled."""
         batch = self._batch
         if not batch.deliveries and not batch.writes and not batch.finished:
-            return
+            async with self._settling:
+                return  # nothing new: once the settle in progress is done, all is settled
         self._batch = _Batch(self._generation)
         async with self._settling:
             if batch.deliveries:

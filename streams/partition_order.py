@@ -17,6 +17,7 @@ the hole while it is being read again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class PartitionOrder:
         self._next: dict[TopicPartition, int] = {}
         self._holes: dict[TopicPartition, _Hole] = {}
         self._committed: dict[TopicPartition, int] | None = None
+        self._reading: asyncio.Future[dict[TopicPartition, int]] | None = None
         self.holes_found = 0
 
     def reset(self) -> None:
@@ -51,6 +53,7 @@ class PartitionOrder:
         self._next.clear()
         self._holes.clear()
         self._committed = None
+        self._reading = None
 
     async def admit(self, topic: str, partition: int, offset: int) -> bool:
         """Whether to handle this record now. False for a record handled already (read
@@ -58,9 +61,9 @@ class PartitionOrder:
         tp = (topic, partition)
         expected = self._next.get(tp)
         if expected is None:
-            expected = await self._committed_offset(tp)
-            if expected is None:
-                expected = offset  # nothing committed yet: the reset policy decides
+            committed = await self._committed_offset(tp)
+            log.info("%s[%d]: first record %d, committed %s", topic, partition, offset, committed)
+            expected = offset if committed is None else committed
         if offset == expected:
             self._next[tp] = offset + 1
             return True
@@ -107,7 +110,18 @@ class PartitionOrder:
 
         return acknowledge_all
 
+    async def committed(self) -> dict[TopicPartition, int]:
+        """The group's committed offsets, read once per assignment (one read shared by
+        every agent that asks while it is under way)."""
+        if self._committed is not None:
+            return self._committed
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(self._read_committed())
+        reading = self._reading
+        committed = await asyncio.shield(reading)
+        if self._reading is reading:  # not reset meanwhile
+            self._committed = committed
+        return committed
+
     async def _committed_offset(self, tp: TopicPartition) -> int | None:
-        if self._committed is None:
-            self._committed = await self._read_committed()
-        return self._committed.get(tp)
+        return (await self.committed()).get(tp)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
-from streams import topics
+from streams import metrics, topics
 from streams.compacted_view import CompactedTopicView, NotCaughtUp
 from streams.domain.policy import CampaignPolicy, DoNotContactEntry, default_policy
 from streams.serialization import AvroSerializer, SerializationError
@@ -28,6 +28,7 @@ class _Book(CompactedTopicView):
     ) -> None:
         super().__init__(bootstrap, topic)
         self.serializer = serializer
+        self.max_record_bytes = 1_000_000
         self.skipped = 0
         self._ready = asyncio.Event()
         # Told the key of every change read after the first catch-up (a new policy
@@ -40,10 +41,13 @@ class _Book(CompactedTopicView):
             for listener in self.listeners:
                 listener(key)
 
-    def configure(self, bootstrap: str, serializer: AvroSerializer) -> None:
+    def configure(
+        self, bootstrap: str, serializer: AvroSerializer, max_record_bytes: int = 1_000_000
+    ) -> None:
         """Where to read from and how to decode: set once, before `run`."""
         self.bootstrap = bootstrap
         self.serializer = serializer
+        self.max_record_bytes = max_record_bytes
 
     async def run(self) -> None:
         if not self.bootstrap or self.serializer is None:
@@ -82,6 +86,10 @@ class _Book(CompactedTopicView):
 
     def _decode(self, value: bytes) -> object | None:
         assert self.serializer is not None, "configure the view first"
+        if len(value) > self.max_record_bytes:
+            limit = self.max_record_bytes
+            self._skip("a record of %d bytes is over the limit of %d bytes", len(value), limit)
+            return None
         try:
             return self.serializer.decode_model(value)
         except SerializationError as exc:
@@ -92,6 +100,7 @@ class _Book(CompactedTopicView):
     def _skip(self, message: str, *args: object) -> None:
         self.skipped += 1
         log.warning(f"{self.topic}: skipping {message}", *args)
+        metrics.events.labels(agent=self.topic, outcome="skipped").inc()
 
 
 class PolicyBook(_Book):

@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 SOURCE = "/touchline/http"
 DNC_FIELDS = frozenset({"kind", "value", "expires_at", "source", "list_id"})
 
-policy_book.configure(settings.bootstrap_servers, serializer)
+policy_book.configure(settings.bootstrap_servers, serializer, settings.max_record_bytes)
 policy_book.defaults = settings.default_policy
-dnc_book.configure(settings.bootstrap_servers, serializer)
+dnc_book.configure(settings.bootstrap_servers, serializer, settings.max_record_bytes)
 # One policy write at a time on this worker, so two requests cannot both pass the version
 # check against the same latest version (writers on other workers still can: see README).
 _policy_writes = asyncio.Lock()

@@ -36,7 +36,7 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 
-from streams.agents import outbox, partition_order, state_cache  # noqa: E402
+from streams.agents import partition_order, state_cache  # noqa: E402
 from streams.app import app, customers, identities, names, schedules  # noqa: E402
 
 
@@ -73,12 +73,20 @@ def empty_tables(test_app: Any) -> Any:
 def fresh_outbox(monkeypatch: pytest.MonkeyPatch) -> Any:
     """A delivery failure in a test raises (`Undeliverable`) instead of ending the test
     process, as it ends a worker; and nothing unsettled outlives its test."""
-    monkeypatch.setattr(outbox, "_on_undeliverable", lambda reason: None)
+    # A fresh outbox each test: a settle left waiting by a failed test must not hold up
+    # the next one.
+    from streams import agents
+    from streams.delivery import Outbox
+
+    monkeypatch.setattr(agents, "outbox", Outbox(agents._produce, on_undeliverable=_no_stop))
     # `test_context` numbers records across partitions, so offsets jump within one: the
     # order of a partition's records is tested on its own (tests/unit/test_partition_order).
     monkeypatch.setattr(partition_order, "admit", _every_record)
     yield
-    outbox.drop()
+
+
+def _no_stop(reason: str) -> None:
+    """The test goes on; the outbox raises `Undeliverable` instead."""
 
 
 async def _every_record(topic: str, partition: int, offset: int) -> bool:
