@@ -75,6 +75,12 @@ CAMPAIGNS = tuple(f"chaos-campaign-{n}" for n in range(8))
 # journey brings one or two targets and two or three interactions).
 BACKGROUND_SHARE = 0.8
 JOURNEY_SHARE = 0.08
+BACKGROUND_MESSAGES = (  # (channel, direction, text) of background events; or a purchase
+    (Channel.EMAIL, Direction.OUTBOUND, "Your statement is ready"),
+    (Channel.SMS, Direction.OUTBOUND, "Your one-time code is 4821"),
+    (Channel.WEB, Direction.INBOUND, "viewed the card limits page"),
+    (Channel.MOBILE_APP, Direction.INBOUND, "opened the app"),
+)
 JOURNEYS = {  # kind → weight
     "accept": 30,
     "decline": 20,
@@ -228,23 +234,10 @@ class Load:
 
     def _background(self) -> records.Record:
         n = self.rng.randrange(self.customers)
-        kind = self.rng.randrange(5)
-        if kind == 0:
-            return self._interaction(
-                n, Channel.EMAIL, Direction.OUTBOUND, Message(text="Your statement is ready")
-            )
-        if kind == 1:
-            return self._interaction(
-                n, Channel.SMS, Direction.OUTBOUND, Message(text="Your one-time code is 4821")
-            )
-        if kind == 2:
-            return self._interaction(
-                n, Channel.WEB, Direction.INBOUND, Message(text="viewed the card limits page")
-            )
-        if kind == 3:
-            return self._interaction(
-                n, Channel.MOBILE_APP, Direction.INBOUND, Message(text="opened the app")
-            )
+        kind = self.rng.randrange(len(BACKGROUND_MESSAGES) + 1)
+        if kind < len(BACKGROUND_MESSAGES):
+            channel, direction, text = BACKGROUND_MESSAGES[kind]
+            return self._interaction(n, channel, direction, Message(text=text))
         purchase = Purchase(amount=Decimal("42.50"), currency="TRY", product="card")
         return self._interaction(n, Channel.BRANCH, Direction.INBOUND, purchase)
 
