@@ -257,6 +257,20 @@ async def _dead_letter(
     metrics.events.labels(agent="any", outcome="dead_letter").inc()
 
 
+def _dead_letter_from_book(
+    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, reason: str
+) -> None:
+    """A bad record on the policies or DNC topic (read by every worker, without a group)."""
+    letter = _dead_letter(topic, partition, offset, key, value, SerializationError(reason))
+    task = asyncio.get_running_loop().create_task(letter)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+policy_book.on_bad_record = _dead_letter_from_book
+dnc_book.on_bad_record = _dead_letter_from_book
+
+
 def _decode(event: EventT) -> Any:
     return serializer.decode_model(event.value)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -29,6 +30,7 @@ class CompactedTopicView(abc.ABC):
         self._partitions: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
+        self.record: Any = None  # the record being applied
 
     @abc.abstractmethod
     def apply(self, key: bytes | None, value: bytes | None) -> None:
@@ -55,6 +57,7 @@ class CompactedTopicView(abc.ABC):
                 batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
                 for messages in batch.values():
                     for message in messages:
+                        self.record = message  # where a bad record came from
                         self.apply(message.key, message.value)
                 async with self._progress:
                     for tp in self._partitions:

@@ -146,6 +146,12 @@ class Outbox:
             return table.get(key)
         return None if value is _DELETED else value
 
+    def pending(self, table: Any, key: Any) -> Any:
+        """The value a waiting write gives `table[key]`, None if no write is waiting: the
+        API's reads see a decision's state as soon as the decision is published."""
+        value = self._staged.get((id(table), key))
+        return None if value is _DELETED else value
+
     def finished(self, acknowledge: Callable[[], Any]) -> None:
         """An event is handled: acknowledge it once its records and writes are settled."""
         self._batch.finished.append(acknowledge)

@@ -12,6 +12,7 @@ from faust.types import TP
 from faust.types import TableT as Table
 from yarl import URL
 
+from streams import agents
 from streams.app import app, customers, serializer
 from streams.domain.contact_facts import facts_from_state
 from streams.domain.contact_rules import ContactFacts
@@ -78,7 +79,11 @@ def contact_facts(customer_id: str) -> ContactFacts | None:
 
 def _stored(customer_id: str) -> bytes | CustomerState | None:
     """The stored value, undecoded; decoded by Faust if the store is not RocksDB (a
-    dictionary then, in tests)."""
+    dictionary then, in tests). A state whose write still waits for the delivery of its
+    decisions (streams.delivery) is the newer one: the reads see it already."""
+    pending: CustomerState | None = agents.outbox.pending(customers, customer_id)
+    if pending is not None:
+        return pending
     db_for = getattr(customers.data, "_db_for_partition", None)
     if db_for is None:
         state: CustomerState | None = customers.get(customer_id)

@@ -35,6 +35,12 @@ class _Book(CompactedTopicView):
         # version, a DNC entry added or removed), so the customers it concerns are asked
         # the rules again. Not told what was already there at start-up.
         self.listeners: list[Callable[[str], None]] = []
+        # Told (topic, partition, offset, key, value, reason) of every record skipped as
+        # bad: the worker makes a dead letter of it. Every worker reads the whole topic
+        # at every start, so the same letter comes again, with the same id
+        # (`topic/partition/offset`).
+        self.on_bad_record: Callable[[str, int, int, bytes | None, bytes | None, str], None]
+        self.on_bad_record = lambda *record: None
 
     def _changed(self, key: str) -> None:
         if self._ready.is_set():
@@ -101,6 +107,12 @@ class _Book(CompactedTopicView):
         self.skipped += 1
         log.warning(f"{self.topic}: skipping {message}", *args)
         metrics.events.labels(agent=self.topic, outcome="skipped").inc()
+        record = self.record
+        if record is not None:
+            reason = message % args if args else message
+            self.on_bad_record(
+                record.topic, record.partition, record.offset, record.key, record.value, reason
+            )
 
 
 class PolicyBook(_Book):

@@ -1,8 +1,7 @@
-"""Bad records on every topic the worker consumes: on the agents' topics they become dead
-letters with their reason; on the policies and DNC topics (read whole by every worker,
-without a group) they are skipped and counted. Either way the worker goes on, and the
-good record right behind each one is applied (Hypothesis picks the garbage, the topic and
-the customer; the broker is real)."""
+"""Bad records on every topic the worker consumes become dead letters with their reason
+(on the policies and DNC topics, read whole by every worker, they are also counted as
+skipped); the worker goes on, and the good record right behind each one is applied
+(Hypothesis picks the garbage, the topic and the customer; the broker is real)."""
 
 from __future__ import annotations
 
@@ -144,8 +143,7 @@ async def test_a_bad_record_is_a_dead_letter_and_the_next_one_is_applied(
     bad_meta, _ = await produce(kafka.bootstrap, topic, (key, value), (key, good))
     if topic in (topics.POLICIES, topics.DNC):
         await eventually(lambda: skipped(api, topic), lambda n: n > skipped_before)
-    else:
-        await dead_lettered(kafka.bootstrap, topic, bad_meta, kind, value)
+    await dead_lettered(kafka.bootstrap, topic, bad_meta, kind, value)
     status, _ = await eventually(
         lambda: api.request("GET", path),
         lambda answer: answer[0] == 200,
