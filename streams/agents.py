@@ -54,7 +54,7 @@ from streams.domain.resolution import (
 from streams.domain.screen_pop import screen_pop_for
 from streams.partition_order import PartitionOrder
 from streams.policy_book import dnc_book, policy_book
-from streams.serialization import DeadLetter, SerializationError
+from streams.serialization import DeadLetter, SerializationError, ensure_within
 from streams.wake_ups import WakeUps, decode_schedule, encode_schedule, schedule_of
 
 log = logging.getLogger(__name__)
@@ -205,23 +205,12 @@ async def forward(topic: str, key: bytes, value: bytes | None, event: EventT) ->
     await outbox.send(topic, key, value, timestamp=stamp if stamp and stamp > 0 else None)
 
 
-# A consumed record larger than TOUCHLINE_MAX_RECORD_BYTES is a dead letter, unread. A
-# dead letter keeps at most
-# DEAD_LETTER_KEPT_BYTES of the original value: the letter itself must fit on the
-# dead-letter topic, or the worker could never get past the record.
-MAX_RECORD_BYTES = settings.max_record_bytes
+# A dead letter keeps at most this much of the original value: the letter itself must
+# fit on the dead-letter topic, or the worker could never get past the record.
 DEAD_LETTER_KEPT_BYTES = 512 * 1024
 
 
 _background: set[asyncio.Task[None]] = set()  # held, so the loop does not drop them
-
-
-def _check_size(event: EventT) -> None:
-    size = len(event.message.value or b"")
-    if size > MAX_RECORD_BYTES:
-        raise SerializationError(
-            f"a record of {size} bytes is over the limit of {MAX_RECORD_BYTES} bytes"
-        )
 
 
 async def dead_letter(event: EventT, error: Exception) -> None:
@@ -290,7 +279,7 @@ async def _handle_each(stream: Any, handle: Callable[[EventT], Awaitable[None]])
         if not await partition_order.admit(message.topic, message.partition, message.offset):
             continue
         try:
-            _check_size(event)
+            ensure_within(message.value, settings.max_record_bytes)
             await handle(event)
         except Exception as exc:
             await dead_letter(event, exc)

@@ -107,7 +107,6 @@ class Outbox:
         self._settling = asyncio.Lock()
         self._timers: set[asyncio.Task[None]] = set()  # held, so none is dropped half-way
         self._settle_due = False
-        self.settled_batches = 0
 
     async def send(
         self,
@@ -199,7 +198,6 @@ class Outbox:
                     del self._staged[staged_key]
             for acknowledge in batch.finished:
                 acknowledge()
-            self.settled_batches += 1
 
     def drop(self) -> None:
         """Partitions are being revoked: forget everything not yet settled, unstored and
@@ -207,8 +205,3 @@ class Outbox:
         self._generation += 1
         self._batch = _Batch(self._generation)
         self._staged.clear()
-
-    @property
-    def waiting(self) -> int:
-        """Events handled but not yet settled."""
-        return len(self._batch)

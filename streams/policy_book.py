@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from streams import metrics, topics
 from streams.compacted_view import CompactedTopicView, NotCaughtUp
 from streams.domain.policy import CampaignPolicy, DoNotContactEntry, default_policy
-from streams.serialization import AvroSerializer, SerializationError
+from streams.serialization import AvroSerializer, SerializationError, ensure_within
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,8 @@ class _Book(CompactedTopicView):
 
     def _decode(self, value: bytes) -> object | None:
         assert self.serializer is not None, "configure the view first"
-        if len(value) > self.max_record_bytes:
-            limit = self.max_record_bytes
-            self._skip("a record of %d bytes is over the limit of %d bytes", len(value), limit)
-            return None
         try:
+            ensure_within(value, self.max_record_bytes)
             return self.serializer.decode_model(value)
         except SerializationError as exc:
             # The reasons name fields and types, never the values (identities included).

@@ -42,6 +42,13 @@ class SerializationError(Exception):
         self.reason = reason
 
 
+def ensure_within(value: bytes | None, limit: int) -> None:
+    """A consumed record larger than `limit` bytes is not read at all."""
+    size = len(value or b"")
+    if size > limit:
+        raise SerializationError(f"a record of {size} bytes is over the limit of {limit} bytes")
+
+
 class DeadLetter(Fact):
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64")
 
