@@ -56,10 +56,10 @@ async def test_readme_sdk_example_publishes_its_target_and_offer(
 
 
 def consumer_example() -> str:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("Consuming suppressions from Python", 1)[1]
+    topics = (REPO / "docs" / "topics.md").read_text()
+    section = topics.split("Consuming suppressions from Python", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the topics section has a consumer example"
+    assert match, "docs/topics.md has a consumer example"
     return match.group(1)
 
 
@@ -101,6 +101,7 @@ async def test_readme_consumer_example_prints_a_suppression(
 
     with pytest.raises(_Printed):
         await asyncio.wait_for(
-            asyncio.to_thread(exec, compile(code, "README.md", "exec"), {"print": printed}), 60
+            asyncio.to_thread(exec, compile(code, "docs/topics.md", "exec"), {"print": printed}),
+            60,
         )
     assert "readme-loan c-readme OFFER_ACCEPTED because of SM-readme" in lines
