@@ -28,7 +28,6 @@ sys.path.insert(0, str(REPO))
 
 from machine_steal import steal_seconds  # noqa: E402  (scripts/, beside this file)
 
-from streams import records, topics  # noqa: E402
 from streams.domain.customer import CustomerState  # noqa: E402
 from streams.domain.events import (  # noqa: E402
     ContactAttempt,
@@ -38,10 +37,11 @@ from streams.domain.events import (  # noqa: E402
     OfferPresented,
 )
 from streams.domain.model import Channel, Direction  # noqa: E402
-from streams.kafka.admin import ensure_topics  # noqa: E402
+from streams.kafka.admin import ensure_topics, partitions_of  # noqa: E402
 from streams.kafka.local import LocalKafka  # noqa: E402
-from streams.serialization import AvroSerializer  # noqa: E402
-from streams.state_codec import encode_facts, encode_state, stored_value  # noqa: E402
+from streams.wire import outgoing, topics  # noqa: E402
+from streams.wire.serialization import AvroSerializer  # noqa: E402
+from streams.wire.state_codec import encode_facts, encode_state, stored_value  # noqa: E402
 from tests.hub import HubWorker, free_ports  # noqa: E402
 
 serializer = AvroSerializer()
@@ -52,7 +52,7 @@ def phone_of(i: int) -> str:
     return f"+90532{i:07d}"
 
 
-def background_event(i: int, customers: int) -> records.Record:
+def background_event(i: int, customers: int) -> outgoing.Record:
     n = i % customers
     kind = i % 5
     channel = [Channel.SMS, Channel.VOICE, Channel.EMAIL, Channel.WEB, Channel.CHAT][kind]
@@ -71,7 +71,7 @@ def background_event(i: int, customers: int) -> records.Record:
         customer=CustomerRef(customer_id=f"bench-{n}", phone=phone_of(n)),
         payload=payload,  # type: ignore[arg-type]
     )
-    return records.interaction(serializer, event, "/bench")
+    return outgoing.interaction(serializer, event, "/bench")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -81,7 +81,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def produce_all(
-    bootstrap: str, batch: list[records.Record], topic: str | None = None
+    bootstrap: str, batch: list[outgoing.Record], topic: str | None = None
 ) -> float:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024
@@ -174,7 +174,7 @@ async def latency_run(
             customer=CustomerRef(customer_id=f"lat-{i}", phone=phone_of(5_000_000 + i)),
             payload=OfferPresented(campaign_id=campaign, offer_id=f"o-{i}"),
         )
-        seeds.append(records.interaction(serializer, event, "/bench"))
+        seeds.append(outgoing.interaction(serializer, event, "/bench"))
     before = counter.count
     await produce_all(bootstrap, seeds)
     await counter.wait_for(before + replies, 120)
@@ -183,10 +183,7 @@ async def latency_run(
     received: dict[str, float] = {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
-    parts = consumer.partitions_for_topic(topics.SUPPRESSIONS) or set()
-    if not parts:
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = cluster.partitions_for_topic(topics.SUPPRESSIONS) or set()
+    parts = await partitions_of(bootstrap, topics.SUPPRESSIONS)
     tps = [TopicPartition(topics.SUPPRESSIONS, p) for p in parts]
     consumer.assign(tps)
     await consumer.seek_to_end(*tps)
@@ -458,7 +455,7 @@ VIEW_ID = "v-{:07d}"
 
 async def fill_customers(bootstrap: str, app_id: str, count: int, partitions: int) -> float:
     """`count` customers straight into the customers table's changelog, as the worker
-    writes them (`streams.state_codec`), so the worker recovers them into RocksDB.
+    writes them (`streams.wire.state_codec`), so the worker recovers them into RocksDB.
     200 histories are folded for real; each customer gets one of them under its own id."""
     topic = f"{app_id}-customers-changelog"
     await ensure_topics(bootstrap, partitions, internal=(topic,))

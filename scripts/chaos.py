@@ -38,9 +38,9 @@ from aiokafka.structs import ConsumerRecord
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from streams import records, topics  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.domain.contact_policy import PolicyInputs  # noqa: E402
+from streams.domain.campaign_policy import CampaignPolicy, default_policy  # noqa: E402
+from streams.domain.contact_holds import PolicyInputs  # noqa: E402
 from streams.domain.customer import DEDUP_WINDOW, CustomerState  # noqa: E402
 from streams.domain.decisions import (  # noqa: E402
     ContactPolicy,
@@ -58,11 +58,12 @@ from streams.domain.events import (  # noqa: E402
     Purchase,
 )
 from streams.domain.model import Channel, Direction  # noqa: E402
-from streams.domain.policy import CampaignPolicy, default_policy  # noqa: E402
-from streams.kafka.admin import ensure_topics  # noqa: E402
+from streams.kafka.admin import ensure_topics, partition_leaders  # noqa: E402
+from streams.kafka.admin import partitions_of as kafka_partitions  # noqa: E402
 from streams.kafka.local import Listener, LocalKafka  # noqa: E402
-from streams.serialization import AvroSerializer  # noqa: E402
-from streams.state_codec import decode_state  # noqa: E402
+from streams.wire import outgoing, topics  # noqa: E402
+from streams.wire.serialization import AvroSerializer  # noqa: E402
+from streams.wire.state_codec import decode_state  # noqa: E402
 from tests.hub import HubWorker, free_ports  # noqa: E402
 
 log = logging.getLogger("chaos")
@@ -116,7 +117,7 @@ def since(start: float) -> float:
 # -- load ------------------------------------------------------------------------------
 
 
-Maker = Callable[[], records.Record]
+Maker = Callable[[], outgoing.Record]
 
 
 class Load:
@@ -172,7 +173,7 @@ class Load:
             next_at = max(next_at + tick, time.monotonic() - 1.0)  # no bursts after a stall
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
-    async def _send(self, producer: AIOKafkaProducer, record: records.Record) -> None:
+    async def _send(self, producer: AIOKafkaProducer, record: outgoing.Record) -> None:
         try:
             future = await producer.send(
                 record.topic, record.value, key=record.key, headers=record.headers
@@ -214,7 +215,7 @@ class Load:
             steps.append((self.rng.uniform(1, 5), partial(self._reply, n, text)))
         return steps
 
-    def _target(self, n: int, campaign_id: str) -> records.Record:
+    def _target(self, n: int, campaign_id: str) -> outgoing.Record:
         target = CampaignTarget(
             campaign_id=campaign_id,
             customer_id=customer_id(n),
@@ -223,16 +224,16 @@ class Load:
             uploaded_at=datetime.now(UTC),
             upload_id=f"upload-{next(self._ids)}",
         )
-        return records.campaign_target(serializer, target, SOURCE)
+        return outgoing.campaign_target(serializer, target, SOURCE)
 
-    def _offer(self, n: int, campaign_id: str) -> records.Record:
+    def _offer(self, n: int, campaign_id: str) -> outgoing.Record:
         offer = OfferPresented(campaign_id=campaign_id, offer_id=f"offer-{n}-{campaign_id}")
         return self._interaction(n, Channel.SMS, Direction.OUTBOUND, offer)
 
-    def _reply(self, n: int, text: str) -> records.Record:
+    def _reply(self, n: int, text: str) -> outgoing.Record:
         return self._interaction(n, Channel.SMS, Direction.INBOUND, Message(text=text))
 
-    def _background(self) -> records.Record:
+    def _background(self) -> outgoing.Record:
         n = self.rng.randrange(self.customers)
         kind = self.rng.randrange(len(BACKGROUND_MESSAGES) + 1)
         if kind < len(BACKGROUND_MESSAGES):
@@ -243,7 +244,7 @@ class Load:
 
     def _interaction(
         self, n: int, channel: Channel, direction: Direction, payload: Any
-    ) -> records.Record:
+    ) -> outgoing.Record:
         event = Interaction(
             event_id=f"ev-{next(self._ids)}",
             occurred_at=datetime.now(UTC),
@@ -252,7 +253,7 @@ class Load:
             customer=CustomerRef(customer_id=customer_id(n), phone=phone_of(n)),
             payload=payload,
         )
-        return records.interaction(serializer, event, SOURCE)
+        return outgoing.interaction(serializer, event, SOURCE)
 
 
 # -- faults ----------------------------------------------------------------------------
@@ -471,11 +472,11 @@ async def busiest_leader(bootstrap: str) -> tuple[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, topics.INTERACTIONS)
+        leaders = await partition_leaders(bootstrap, topics.INTERACTIONS)
+        tps = [TopicPartition(topics.INTERACTIONS, p) for p in sorted(leaders)]
         ends = await consumer.end_offsets(tps)
         busiest = max(tps, key=lambda tp: ends[tp])
-        cluster = await consumer._client.fetch_all_metadata()
-        return cluster.leader_for_partition(busiest), busiest.partition
+        return leaders[busiest.partition], busiest.partition
     finally:
         await consumer.stop()
 
@@ -511,9 +512,9 @@ DEFAULT_SCENARIOS = [n for n in SCENARIOS if n != "baseline"]
 # -- reading back ----------------------------------------------------------------------
 
 
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    cluster = await consumer._client.fetch_all_metadata()
-    return [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
+    """The topic's partitions; none if it does not exist within a few seconds."""
+    return [TopicPartition(topic, p) for p in await kafka_partitions(bootstrap, topic, wait=5.0)]
 
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 120.0) -> list[ConsumerRecord]:
@@ -528,7 +529,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 120.0) -> list
     )
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, topic)
+        tps = await partitions_of(bootstrap, topic)
         if not tps:
             return []
         consumer.assign(tps)
@@ -557,7 +558,7 @@ async def backlog(bootstrap: str, group: str, input_topics: list[str]) -> dict[s
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        tps = [tp for topic in input_topics for tp in await partitions_of(consumer, topic)]
+        tps = [tp for topic in input_topics for tp in await partitions_of(bootstrap, topic)]
         ends = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import ingest_event  # the same events as the HTTP ingestion run
 
-from streams.client import TouchlineProducer
 from streams.config import Settings
+from streams.kafka.producer import TouchlineProducer
 
 BOOTSTRAP, COUNT = sys.argv[1], int(sys.argv[2])
 CHUNK = 1000

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from streams.domain.campaign_policy import CampaignPolicy, PolicyError, parse_policy
 from streams.domain.flags import DEFAULT_ABUSE_LEXICON, AbuseLexicon
 from streams.domain.identity import (
     IdentityError,
@@ -21,7 +22,6 @@ from streams.domain.identity import (
     normalise_social,
 )
 from streams.domain.keywords import SmsKeywords
-from streams.domain.policy import CampaignPolicy, PolicyError, parse_policy
 
 
 class ConfigError(ValueError):
@@ -36,6 +36,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _region(raw: str | None) -> str | None:
@@ -139,6 +149,33 @@ class Settings:
     default_policy: CampaignPolicy | None = None
     # A consumed record larger than this is a dead letter, unread.
     max_record_bytes: int = 1_000_000
+    # The worker: where its tables live and how it takes part in the consumer group.
+    store: str = "rocksdb://"
+    worker_dir_override: Path | None = None
+    worker_id: str | None = None
+    replication_factor: int = 1
+    # A standby replica on a single node only doubles changelog reads; raise it when
+    # running several workers, for faster failover.
+    standby_replicas: int = 0
+    # With static membership, how long a worker that does not come back keeps its
+    # partitions before the group hands them to the others.
+    session_timeout: float = 30.0
+    # Commit often enough that a restart replays little, rarely enough to stay cheap.
+    commit_interval: float = 1.0
+    # A couple of milliseconds of linger batches bursts without hurting reply latency.
+    producer_linger_ms: int = 2
+    # Small fetches and a short in-memory buffer: a reply must not wait behind thousands
+    # of background records already fetched; throughput barely changes.
+    max_poll_records: int = 100
+    stream_buffer: int = 256
+    # How many handled events at most wait for their records' delivery together.
+    settle_batch: int = 500
+    # Fault injection for tests: records to these topics are never delivered.
+    fault_hold_topics: tuple[str, ...] = ()
+
+    @property
+    def worker_dir(self) -> Path:
+        return self.worker_dir_override or self.data_dir / "worker"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -171,6 +208,22 @@ class Settings:
             abuse_lexicon=_abuse_lexicon(env),
             default_policy=load_default_policy(env.get("TOUCHLINE_DEFAULT_POLICY")),
             max_record_bytes=_int(env, "TOUCHLINE_MAX_RECORD_BYTES", 1_000_000),
+            store=env.get("TOUCHLINE_STORE") or "rocksdb://",
+            worker_dir_override=Path(env["TOUCHLINE_WORKER_DIR"])
+            if env.get("TOUCHLINE_WORKER_DIR")
+            else None,
+            worker_id=env.get("TOUCHLINE_WORKER_ID") or None,
+            replication_factor=_int(env, "TOUCHLINE_REPLICATION_FACTOR", 1),
+            standby_replicas=_int(env, "TOUCHLINE_STANDBY_REPLICAS", 0),
+            session_timeout=_float(env, "TOUCHLINE_SESSION_TIMEOUT", 30.0),
+            commit_interval=_float(env, "TOUCHLINE_COMMIT_INTERVAL", 1.0),
+            producer_linger_ms=_int(env, "TOUCHLINE_PRODUCER_LINGER_MS", 2),
+            max_poll_records=_int(env, "TOUCHLINE_MAX_POLL_RECORDS", 100),
+            stream_buffer=_int(env, "TOUCHLINE_STREAM_BUFFER", 256),
+            settle_batch=_int(env, "TOUCHLINE_SETTLE_BATCH", 500),
+            fault_hold_topics=tuple(
+                t for t in env.get("TOUCHLINE_FAULT_HOLD_TOPICS", "").split(",") if t
+            ),
             blocked_identities=parse_blocked_identities(
                 env.get("TOUCHLINE_BLOCKED_IDENTITIES", ""),
                 _region(env.get("TOUCHLINE_DEFAULT_REGION")),

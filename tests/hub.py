@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.serialization import AvroSerializer, SerializationError
+from streams.wire.serialization import AvroSerializer, SerializationError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,6 +52,11 @@ class HubWorker:
     env: dict[str, str] = field(default_factory=dict)
     web_port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    # The command that runs the worker, and where: this checkout's package by default.
+    command: list[str] = field(
+        default_factory=lambda: [sys.executable, "-m", "streams", "worker", "--loglevel", "info"]
+    )
+    cwd: Path = REPO
 
     def __post_init__(self) -> None:
         if not self.web_port:
@@ -84,8 +89,8 @@ class HubWorker:
             env["TOUCHLINE_DEFAULT_POLICY"] = str(defaults)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
-            cwd=REPO,
+            self.command,
+            cwd=self.cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from streams.adapters.common import VendorFields, adapter, build, phone_or_none, timestamp
+from streams.adapters.native import InputError
 from streams.domain.events import Call, ContactAttempt, CustomerRef, Interaction
 from streams.domain.model import Channel, Direction
-from streams.intake import InputError
 
 _CHANNELS = {"VOICE": Channel.VOICE, "CHAT": Channel.CHAT, "TASK": Channel.OTHER}
 _OUTBOUND = {"OUTBOUND", "CALLBACK", "API"}

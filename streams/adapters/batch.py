@@ -40,10 +40,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from streams.adapters.common import email, metadata, phone, timestamp
+from streams.adapters.native import InputError
 from streams.domain.events import PAYLOAD_TYPES, CustomerRef, Interaction
 from streams.domain.identity import IdentityError, normalise_account, normalise_region
 from streams.domain.model import Channel, Direction, Fact
-from streams.intake import InputError
 
 __all__ = ["EXAMPLES", "Mapping", "MappingError", "load_mapping", "parse_mapping"]
 

@@ -17,8 +17,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
+from streams.adapters.native import InputError, first_error
 from streams.domain.identity import IdentityError, normalise_email, normalise_phone
-from streams.intake import InputError, first_error
 
 MAX_METADATA_VALUE = 4_000
 P = ParamSpec("P")

@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from streams.adapters.common import VendorFields, adapter, build
+from streams.adapters.native import InputError
 from streams.domain.events import ContactAttempt, CustomerRef, Interaction, IvrSession
 from streams.domain.identity import mask_account
 from streams.domain.model import Channel, Direction
-from streams.intake import InputError
 
 
 @adapter

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from streams.adapters import common
 from streams.adapters.common import VendorFields, build
+from streams.adapters.native import InputError
 from streams.domain.events import (
     ContactAttempt,
     CustomerRef,
@@ -38,7 +39,6 @@ from streams.domain.events import (
     OptOut,
 )
 from streams.domain.model import Channel, Direction
-from streams.intake import InputError
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"

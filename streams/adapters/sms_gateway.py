@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.adapters.common import VendorFields, adapter, build
+from streams.adapters.native import InputError
 from streams.domain.events import (
     ContactAttempt,
     CustomerRef,
@@ -35,7 +36,6 @@ from streams.domain.events import (
     OfferPresented,
 )
 from streams.domain.model import Channel, Direction
-from streams.intake import InputError
 
 STATUSES = frozenset(
     {"accepted", "queued", "sent", "delivered", "undelivered", "failed", "expired", "rejected"}

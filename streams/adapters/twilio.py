@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from streams.adapters.common import VendorFields, adapter, build, phone_or_none
+from streams.adapters.native import InputError
 from streams.domain.events import (
     Call,
     ContactAttempt,
@@ -23,7 +24,6 @@ from streams.domain.events import (
     Message,
 )
 from streams.domain.model import Channel, Direction
-from streams.intake import InputError
 
 SMS_STATUSES = frozenset(
     {"accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered",

@@ -26,9 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from streams.adapters.common import VendorFields, adapter, build
+from streams.adapters.native import InputError, normalise_customer
 from streams.domain.events import ContactAttempt, ContactContext, Interaction, Visit
 from streams.domain.model import Channel, Direction
-from streams.intake import InputError, normalise_customer
 
 TOKEN_PREFIX = "ctx_"
 _GEO_FIELDS = ("latitude", "longitude", "accuracy_m")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from streams.domain.campaign_policy import Purpose
 from streams.domain.contact_rules import (
     MAX_CONTACT_MOMENTS,
     CampaignResponse,
@@ -13,7 +14,6 @@ from streams.domain.contact_rules import (
 )
 from streams.domain.customer import CustomerState
 from streams.domain.model import Channel, Direction
-from streams.domain.policy import Purpose
 
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -23,7 +23,7 @@ _CHANNELS = {c.value: c for c in Channel}
 
 
 # The version of what `facts_from_state` makes of a state, stored with every state so the
-# contact check reads the facts instead of working them out (`streams.state_codec`). Raise
+# contact check reads the facts instead of working them out (`streams.wire.state_codec`). Raise
 # it whenever the facts made of the same state would change (another field, another
 # reading of one): stored facts of another version are then worked out again.
 FACTS_VERSION = 1

@@ -35,6 +35,14 @@ import phonenumbers
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from pydantic import AwareDatetime, Field, field_validator
 
+from streams.domain.campaign_policy import (
+    MAX_CAP_CONTACTS,
+    CampaignPolicy,
+    DoNotContactEntry,
+    FrequencyCap,
+    Purpose,
+    QuietHours,
+)
 from streams.domain.identity import mask_email, mask_phone
 from streams.domain.model import (
     Channel,
@@ -44,14 +52,6 @@ from streams.domain.model import (
     OfferResponseKind,
     SuppressionReason,
     to_millis,
-)
-from streams.domain.policy import (
-    MAX_CAP_CONTACTS,
-    CampaignPolicy,
-    DoNotContactEntry,
-    FrequencyCap,
-    Purpose,
-    QuietHours,
 )
 
 __all__ = [

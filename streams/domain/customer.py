@@ -247,7 +247,7 @@ class CustomerState(Fact):
     merged_into_at: AwareDatetime | None = None
     # ... and, on the survivor, the profiles folded into it.
     merges: tuple[MergeRecord, ...] = ()
-    # Contact policy (streams.domain.contact_policy): the campaigns the rules hold this
+    # Contact policy (streams.domain.contact_holds): the campaigns the rules hold this
     # customer off the dial list for, the decisions taken (the audit, latest last), and
     # when the rules must be asked again without any new event (a hold ends, quiet hours
     # begin).

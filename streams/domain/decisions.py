@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime
 
-from streams.domain.contact_policy import (
+from streams.domain.contact_holds import (
     DIAL_LIST_CHANNEL,
     POLICY_NAME,
     Change,
@@ -135,7 +135,7 @@ def process(
 ) -> Outcome:
     """One step of the customer agent: fold the fact, read what it means, decide. With
     `inputs` (the campaign policies and do-not-contact lists) the contact rules decide the
-    dial list too (`streams.domain.contact_policy`)."""
+    dial list too (`streams.domain.contact_holds`)."""
     if isinstance(fact, Interaction) and state.has_seen(fact.event_id):
         return Outcome(state, (), duplicate=True)
     decided_at = to_millis(now)

@@ -24,7 +24,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, field_validator
 
 import streams.domain.merge as merge
-from streams.domain.customer import CustomerState, TargetRecord
+from streams.domain.customer import CustomerState, TargetRecord, new_identities
 from streams.domain.decisions import (
     Decision,
     DialListRemoval,
@@ -32,7 +32,14 @@ from streams.domain.decisions import (
     dial_list_changes,
     suppression_id,
 )
-from streams.domain.links import IdentityLink, identity_key, is_anonymous
+from streams.domain.events import Interaction
+from streams.domain.links import (
+    IdentityLink,
+    identity_key,
+    is_anonymous,
+    is_context_identity,
+    resolving_identities,
+)
 from streams.domain.model import Channel, Fact, to_millis
 
 POLICY_MERGE = "profile-merge/v1"
@@ -418,3 +425,49 @@ def redirected(fact_customer_id: str, state: CustomerState | None) -> str | None
     if state is None or state.merged_into is None or state.merged_into == fact_customer_id:
         return None
     return state.merged_into
+
+
+class UnroutableEvent(ValueError):
+    """An interaction that names no customer and no identity to find one by."""
+
+
+def routing_identity(event: Interaction, guard: IdentityGuard) -> str:
+    """The identity an interaction without a customer id is resolved by: the first one
+    that may link profiles. With only shared or placeholder identities it gets one of its
+    own (`event:<id>`), so it never joins everybody who typed the same placeholder."""
+    identities = resolving_identities(event)
+    if not identities:
+        raise UnroutableEvent("interaction names no customer id and no identity")
+    for identity in identities:
+        if guard.linkable(identity):
+            return identity
+    return identity_key("event", event.event_id)
+
+
+def fallback_identity(identity: str, event: Interaction) -> str | None:
+    """Where to resolve an event next when `identity` is held by nobody: a context token
+    that no contact made here (expired, mistyped, forged) never resolves anyone itself;
+    the event's next identity does. None: resolve by `identity` (a new profile)."""
+    if not is_context_identity(identity):
+        return None
+    rest = [i for i in resolving_identities(event) if not is_context_identity(i)]
+    return rest[0] if rest else None
+
+
+def identity_links(
+    before: CustomerState, after: CustomerState, guard: IdentityGuard, source_event_id: str
+) -> list[IdentityLink]:
+    """The links to announce for the identities `after` knows and `before` did not,
+    leaving out shared and placeholder values, which never link anyone."""
+    links = []
+    for kind, value in new_identities(before, after):
+        identity = identity_key(kind, value)
+        if guard.linkable(identity):
+            links.append(
+                IdentityLink(
+                    identity=identity,
+                    customer_id=after.customer_id,
+                    source_event_id=source_event_id,
+                )
+            )
+    return links

@@ -7,7 +7,7 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from streams import topics
+from streams.wire import topics
 
 
 def topic_configs(name: str) -> dict[str, str]:
@@ -54,5 +54,34 @@ async def ensure_topics(
             except TopicAlreadyExistsError:
                 pass  # another worker created it between our list and create
         return created
+    finally:
+        await admin.close()
+
+
+async def partitions_of(bootstrap: str, topic: str, wait: float | None = None) -> list[int]:
+    """The partition ids of `topic`, waiting while it does not exist yet (at most `wait`
+    seconds, then none; None: as long as that takes)."""
+    return sorted(await partition_leaders(bootstrap, topic, wait))
+
+
+async def partition_leaders(
+    bootstrap: str, topic: str, wait: float | None = None, poll: float = 0.5
+) -> dict[int, int]:
+    """Each partition of `topic` and the broker id leading it, waiting while the topic
+    does not exist yet (at most `wait` seconds, then none; None: as long as that takes)."""
+    loop = asyncio.get_running_loop()
+    deadline = None if wait is None else loop.time() + wait
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while True:
+            for described in await admin.describe_topics([topic]):
+                if described["topic"] == topic and described["error_code"] == 0:
+                    found = {p["partition"]: p["leader"] for p in described["partitions"]}
+                    if found:
+                        return found
+            if deadline is not None and loop.time() >= deadline:
+                return {}
+            await asyncio.sleep(poll)
     finally:
         await admin.close()

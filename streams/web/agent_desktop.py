@@ -2,67 +2,50 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
 from aiohttp import web as aioweb
 from faust.web import View
 
-from streams import agents
-from streams.app import app, serializer, settings
 from streams.domain.screen_pop import MAX_AGENT_ID, ScreenPop
-from streams.screen_pops import ScreenPopFanout, ScreenPopReader, SubscriptionClosed
+from streams.kafka.supervise import keep_running
+from streams.views.screen_pops import ScreenPopFanout, ScreenPopReader, SubscriptionClosed
 from streams.web import sse
 from streams.web.base import ApiView
-
-log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0
 # What a disconnected page's EventSource-like reader waits before it tries again.
 RECONNECT_MILLISECONDS = 2000
 
-screen_pop_fanout = ScreenPopFanout()
-screen_pop_reader = ScreenPopReader(
-    settings.bootstrap_servers, agents.SCREEN_POPS_TOPIC, serializer, screen_pop_fanout
-)
+
+def reader_keeper(reader: ScreenPopReader) -> Callable[[], Awaitable[None]]:
+    """The app task that keeps the screen-pop reader running."""
+
+    async def keep_screen_pop_reader() -> None:
+        # Pops are a convenience beside the event processing: a lost connection to the
+        # broker restarts the reader, it never takes the worker down.
+        await keep_running(reader.run, "screen-pop")
+
+    return keep_screen_pop_reader
 
 
-@app.task
-async def keep_screen_pop_reader() -> None:
-    # Pops are a convenience beside the event processing: a lost connection to the
-    # broker restarts the reader, it never takes the worker down.
-    loop = asyncio.get_running_loop()
-    delay = 1.0
-    while True:
-        started = loop.time()
-        try:
-            await screen_pop_reader.run()
-        except Exception as exc:
-            if loop.time() - started > 60:
-                delay = 1.0  # it had been running well: a new failure starts the backoff anew
-            log.warning(
-                "screen-pop reader stopped (%s); again in %.0f s", type(exc).__name__, delay
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+def stream_ender(fanout: ScreenPopFanout) -> Callable[[Any], Awaitable[None]]:
+    """The aiohttp `on_shutdown` hook that ends the open screen-pop streams."""
 
+    async def end_streams(_web_app: Any) -> None:
+        # aiohttp waits up to a minute for running handlers when it stops; an open stream
+        # would hold the worker's shutdown that long. aiohttp calls this before it waits.
+        fanout.close()
 
-async def _end_streams(_web_app: Any) -> None:
-    # aiohttp waits up to a minute for running handlers when it stops; an open stream
-    # would hold the worker's shutdown that long. aiohttp calls this before it waits.
-    screen_pop_fanout.close()
-
-
-app.web.web_app.on_shutdown.append(_end_streams)  # type: ignore[attr-defined]
+    return end_streams
 
 
 def screen_pop_json(pop: ScreenPop) -> dict[str, Any]:
     return pop.model_dump(mode="json")
 
 
-@app.page("/v1/agents/{agent_id}/screen-pops")
 class ScreenPopStream(ApiView):
     """One `event: screen-pop` per pop for the agent, a `ready` event once every pop made
     from then on will be delivered, and a comment as heartbeat every 15 s."""
@@ -82,10 +65,11 @@ class ScreenPopStream(ApiView):
             }
         )
         await response.prepare(request)
-        with screen_pop_fanout.subscribe(agent_id) as subscription:
+        fanout, reader = self.parts.screen_pops, self.parts.screen_pop_reader
+        with fanout.subscribe(agent_id) as subscription:
             try:
                 await response.write(sse.retry(RECONNECT_MILLISECONDS))
-                while not await screen_pop_reader.wait_ready(HEARTBEAT_SECONDS):
+                while not await reader.wait_ready(HEARTBEAT_SECONDS):
                     await response.write(sse.comment("waiting for the screen-pop topic"))
                 await response.write(sse.event("ready", {"agent_id": agent_id}))
                 while True:
@@ -104,7 +88,7 @@ class ScreenPopStream(ApiView):
 
 # -- the single-page app ---------------------------------------------------------------
 
-UI_PACKAGE = "streams.ui"
+UI_PACKAGE = "streams.web.ui"
 ASSETS = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
 # Everything the page needs comes from the hub itself: no inline code, no other origin.
 SECURITY_HEADERS = {
@@ -135,29 +119,24 @@ class UiAsset(View):
         )
 
 
-@app.page("/ui/")
 class DesktopPage(UiAsset):
     asset = "index.html"
 
 
-@app.page("/ui/agent/{agent_id}")
 class AgentDesktopPage(UiAsset):
     """The same page, bound to the agent in its path: it shows that agent's screen pops."""
 
     asset = "index.html"
 
 
-@app.page("/ui/app.js")
 class DesktopScript(UiAsset):
     asset = "app.js"
 
 
-@app.page("/ui/app.css")
 class DesktopStyles(UiAsset):
     asset = "app.css"
 
 
-@app.page("/ui")
 class DesktopRedirect(View):
     async def get(self, request: Any) -> Any:
         raise aioweb.HTTPPermanentRedirect("/ui/")

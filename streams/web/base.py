@@ -1,28 +1,49 @@
-"""The base of every HTTP view: bearer-key authentication and errors as JSON."""
+"""The base of every HTTP view: the app it answers for, bearer-key authentication and
+errors as JSON."""
 
 from __future__ import annotations
 
 import base64
 import hmac
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web as aioweb
 from faust.web import View
 from faust.web.exceptions import WebError
 from pydantic import ValidationError
 
-from streams.app import settings
-from streams.intake import InputError, first_error
+from streams.adapters.native import InputError, first_error
+
+if TYPE_CHECKING:
+    from streams.processing.app import TouchlineApp
+    from streams.web.parts import WebParts
 
 
-class ApiView(View):
+class HubView(View):
+    """A view of the hub: Faust gives every view its app (`self.app`), the
+    `streams.processing.app.TouchlineApp` the routes were installed on
+    (`streams.web.routes`)."""
+
+    @property
+    def hub(self) -> TouchlineApp:
+        """The app, typed: its settings, tables, books and processing."""
+        return cast("TouchlineApp", self.app)
+
+    @property
+    def parts(self) -> WebParts:
+        """What the HTTP layer keeps for this app (`streams.web.parts`)."""
+        return cast("WebParts", self.hub.web_parts)
+
+
+class ApiView(HubView):
     """A /v1 endpoint: requires an API key when TOUCHLINE_API_KEYS is set, as a bearer
     token or as the password of Basic auth."""
 
     requires_auth = True
 
     def _authorised(self, request: Any) -> bool:
+        settings = self.hub.settings
         if not self.requires_auth or not settings.api_keys:
             return True
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -69,7 +90,8 @@ class ApiView(View):
             return self.json({"error": "the body is not valid UTF-8"}, status=400)
         except aioweb.HTTPRequestEntityTooLarge:
             return self.json(
-                {"error": f"body larger than {settings.max_body_bytes} bytes"}, status=413
+                {"error": f"body larger than {self.hub.settings.max_body_bytes} bytes"},
+                status=413,
             )
 
 

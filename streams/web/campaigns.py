@@ -8,22 +8,14 @@ import json
 import uuid
 from typing import Any
 
-from streams import records
-from streams.app import app, serializer, settings
-from streams.dial_list_view import DialListView, NotCaughtUp
-from streams.intake import InputError, parse_target
+from streams.adapters.native import InputError, parse_target
+from streams.views.dial_list import NotCaughtUp
 from streams.web.base import ApiView
 from streams.web.interactions import MAX_BATCH
 from streams.web.publishing import publish_records
-
-dial_list_view = DialListView(settings.bootstrap_servers, serializer)
+from streams.wire import outgoing
 
 CSV_COLUMNS = ("campaign_id", "customer_id", "phone", "priority", "added_at", "source_id")
-
-
-@app.task
-async def keep_dial_list_view() -> None:
-    await dial_list_view.run()
 
 
 def _rows(text: str, content_type: str) -> list[Any]:
@@ -38,9 +30,9 @@ def _rows(text: str, content_type: str) -> list[Any]:
     return body
 
 
-@app.page("/v1/campaigns/{campaign_id}/targets")
 class TargetsView(ApiView):
     async def post(self, request: Any, campaign_id: str) -> Any:
+        app = self.hub
         rows = _rows(await request.text(), request.headers.get("Content-Type", ""))
         if not rows:
             raise InputError("", "no targets given")
@@ -52,13 +44,13 @@ class TargetsView(ApiView):
             try:
                 targets.append(
                     parse_target(
-                        row, campaign_id, upload_id, default_region=settings.default_region
+                        row, campaign_id, upload_id, default_region=app.settings.default_region
                     )
                 )
             except InputError as exc:
                 raise InputError(f"[{index}].{exc.field}".rstrip("."), exc.message) from None
         await publish_records(
-            [records.campaign_target(serializer, t, "/touchline/http") for t in targets]
+            app, [outgoing.campaign_target(app.serializer, t, "/touchline/http") for t in targets]
         )
         return self.json(
             {"campaign_id": campaign_id, "upload_id": upload_id, "accepted": len(targets)},
@@ -66,9 +58,9 @@ class TargetsView(ApiView):
         )
 
 
-@app.page("/v1/campaigns/{campaign_id}/dial-list")
 class DialListExport(ApiView):
     async def get(self, request: Any, campaign_id: str) -> Any:
+        dial_list_view = self.parts.dial_list
         try:
             await dial_list_view.catch_up()
         except NotCaughtUp as exc:

@@ -6,14 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.agents import policy_inputs
-from streams.app import app, customers
-from streams.domain.contact_policy import contact_check
+from streams.adapters.native import InputError
+from streams.domain.contact_holds import contact_check
 from streams.domain.model import Channel
-from streams.intake import InputError
-from streams.owned_reads import contact_facts, customer_state
 from streams.web.base import ApiView
-from streams.web.identities import on_owner
+from streams.web.owners import on_owner
 
 MAX_DECISIONS = 100
 
@@ -39,7 +36,6 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@app.page("/v1/contact-check")
 class ContactCheck(ApiView):
     """May this customer be contacted on this channel for this campaign right now?"""
 
@@ -47,10 +43,11 @@ class ContactCheck(ApiView):
         customer_id = _required(request.query, "customer_id")
         campaign_id = _required(request.query, "campaign_id")
         channel = _channel(request.query)
+        reads, policy_inputs = self.parts.reads, self.hub.processing.policy_inputs
 
         async def answer() -> Any:
             now = datetime.now(UTC)
-            facts = contact_facts(customer_id)
+            facts = reads.contact_facts(customer_id)
             decision = contact_check(facts, customer_id, campaign_id, channel, policy_inputs, now)
             # Moments go out as they are, all in UTC: the JSON encoder (orjson, with
             # OPT_UTC_Z) writes them as `_iso` would, in a third of the time.
@@ -76,19 +73,19 @@ class ContactCheck(ApiView):
                 }
             )
 
-        return await on_owner(self, customers, customer_id, request, answer)
+        return await on_owner(self, self.hub.customers, customer_id, request, answer)
 
 
-@app.page("/v1/customers/{customer_id}/decisions")
 class CustomerDecisions(ApiView):
     """Every decision about the customer, newest first: its rule, the event that caused it,
     the policy version and the time; `?campaign_id=` for one campaign."""
 
     async def get(self, request: Any, customer_id: str) -> Any:
         campaign_id = (request.query.get("campaign_id") or "").strip() or None
+        reads = self.parts.reads
 
         async def answer() -> Any:
-            state = customer_state(customer_id)
+            state = reads.customer_state(customer_id)
             if state is None:
                 return self.json({"error": f"no customer {customer_id}"}, status=404)
             log = [
@@ -107,4 +104,4 @@ class CustomerDecisions(ApiView):
                 }
             )
 
-        return await on_owner(self, customers, customer_id, request, answer)
+        return await on_owner(self, self.hub.customers, customer_id, request, answer)

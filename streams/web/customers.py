@@ -1,18 +1,18 @@
-"""GET /v1/customers/{id}: the customer view, answered by whichever worker owns the key."""
+"""GET /v1/customers/{id} and its timeline: the customer view, answered by whichever
+worker owns the key."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.app import app, customers
+from streams.adapters.native import InputError
 from streams.domain.customer import CustomerState
 from streams.domain.single_view import single_customer_view
-from streams.owned_reads import customer_state
-
-# Imported first: its fixed /v1/customers/... paths must be routed before {customer_id}.
-from streams.web import identities
 from streams.web.base import ApiView
+from streams.web.owners import on_owner
+
+MAX_TIMELINE = 200
 
 
 def customer_view(state: CustomerState, now: datetime | None = None) -> dict[str, Any]:
@@ -23,13 +23,38 @@ def customer_view(state: CustomerState, now: datetime | None = None) -> dict[str
 
 class CustomerView(ApiView):
     async def get(self, request: Any, customer_id: str) -> Any:
+        reads = self.parts.reads
+
         async def answer() -> Any:
-            state = customer_state(customer_id)
+            state = reads.customer_state(customer_id)
             if state is None:
                 return self.json({"error": f"no customer {customer_id}"}, status=404)
             return self.json(customer_view(state))
 
-        return await identities.on_owner(self, customers, customer_id, request, answer)
+        return await on_owner(self, self.hub.customers, customer_id, request, answer)
 
 
-app.page("/v1/customers/{customer_id}")(CustomerView)
+class CustomerTimeline(ApiView):
+    async def get(self, request: Any, customer_id: str) -> Any:
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            raise InputError("limit", "must be a whole number") from None
+        if not 1 <= limit <= MAX_TIMELINE:
+            raise InputError("limit", f"must be between 1 and {MAX_TIMELINE}")
+        reads = self.parts.reads
+
+        async def answer() -> Any:
+            state = reads.customer_state(customer_id)
+            if state is None:
+                return self.json({"error": f"no customer {customer_id}"}, status=404)
+            view = customer_view(state)
+            return self.json(
+                {
+                    "customer_id": customer_id,
+                    "merged_into": view.get("merged_into"),
+                    "entries": view.get("timeline", [])[:limit],
+                }
+            )
+
+        return await on_owner(self, self.hub.customers, customer_id, request, answer)

@@ -9,19 +9,18 @@ from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams import metrics
-from streams.app import app
+from streams.kafka import faust_internals
+from streams.web.base import HubView
 
 
-@app.page("/healthz")
-class Health(View):
+class Health(HubView):
     async def get(self, request: Any) -> Any:
-        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
-        if recovered and not app.rebalancing:
+        app = self.hub
+        if faust_internals.is_recovered(app) and not app.rebalancing:
             return self.json({"status": "ok"})
         return self.json({"status": "recovering"}, status=503)
 
 
-@app.page("/metrics")
 class Metrics(View):
     async def get(self, request: Any) -> Any:
         return self.bytes(metrics.exposition(), content_type=CONTENT_TYPE_LATEST.split(";")[0])

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.app import app, settings
-from streams.intake import InputError, parse_interaction
+from streams.adapters.native import InputError, parse_interaction
 from streams.web.base import ApiView, read_json
 from streams.web.publishing import accepted, publish_events
 
 MAX_BATCH = 10_000
 
 
-@app.page("/v1/interactions")
 class InteractionsView(ApiView):
     async def post(self, request: Any) -> Any:
+        settings = self.hub.settings
         body = await read_json(request)
         items = body if isinstance(body, list) else [body]
         if not items:
@@ -29,5 +28,5 @@ class InteractionsView(ApiView):
                 if isinstance(body, list):
                     raise InputError(f"[{index}].{exc.field}".rstrip("."), exc.message) from None
                 raise
-        await publish_events(events, "/touchline/http")
+        await publish_events(self.hub, events, "/touchline/http")
         return self.json(accepted(events), status=202)

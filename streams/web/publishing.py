@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mode import Service
 
-from streams import records
-from streams.app import app, settings
-from streams.client import TouchlineProducer
+from streams.config import Settings
 from streams.domain.events import Interaction
+from streams.kafka.producer import TouchlineProducer
+from streams.web.parts import parts_of
+from streams.wire import outgoing
+
+if TYPE_CHECKING:
+    from streams.processing.app import TouchlineApp
 
 
 class AdapterProducer:
     """The worker's SDK producer, shared by every adapter view: started by the first
     request that needs it (Faust may open the web server before it starts services)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.producer: TouchlineProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -32,7 +37,7 @@ class AdapterProducer:
         if self.producer is None:
             async with self._lock:
                 if self.producer is None:
-                    producer = TouchlineProducer(settings=settings, source="/touchline/http")
+                    producer = TouchlineProducer(settings=self.settings, source="/touchline/http")
                     await producer.start()
                     self.producer = producer
         return self.producer
@@ -43,23 +48,24 @@ class AdapterProducer:
             await producer.stop()
 
 
-adapter_producer = AdapterProducer()
+def stopping_service(adapter_producer: AdapterProducer) -> type[Service]:
+    """A service for `app.service`: it stops the producer when the app stops."""
+
+    class StopAdapterProducer(Service):
+        async def on_stop(self) -> None:
+            await adapter_producer.stop()
+
+    return StopAdapterProducer
 
 
-@app.service
-class _StopAdapterProducer(Service):
-    async def on_stop(self) -> None:
-        await adapter_producer.stop()
-
-
-async def publish_events(events: Sequence[Interaction], source: str) -> None:
+async def publish_events(app: TouchlineApp, events: Sequence[Interaction], source: str) -> None:
     """Publish validated events with `source` as their CloudEvents source."""
-    producer = await adapter_producer.get()
-    await producer.publish([records.interaction(producer.serializer, e, source) for e in events])
+    producer = await parts_of(app).producer.get()
+    await producer.publish([outgoing.interaction(producer.serializer, e, source) for e in events])
 
 
-async def publish_records(batch: list[records.Record]) -> None:
-    await (await adapter_producer.get()).publish(batch)
+async def publish_records(app: TouchlineApp, batch: list[outgoing.Record]) -> None:
+    await (await parts_of(app).producer.get()).publish(batch)
 
 
 def accepted(events: Sequence[Interaction]) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from typing import Any
 
 from aiohttp import BodyPartReader
 from aiohttp import web as aioweb
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from streams.adapters import sendgrid
-from streams.app import app, settings
-from streams.config import ConfigError
+from streams.config import ConfigError, Settings
 from streams.web.base import ApiView
 from streams.web.publishing import publish_events
 
@@ -29,24 +29,26 @@ TEXT_FIELDS = frozenset(
      "charsets", "SPF", "email"}
 )  # fmt: skip
 
-try:
-    _PUBLIC_KEY = (
-        sendgrid.load_public_key(settings.sendgrid_public_key)
-        if settings.sendgrid_public_key
-        else None
-    )
-except ValueError as exc:
-    raise ConfigError(f"TOUCHLINE_SENDGRID_PUBLIC_KEY {exc}") from None
+
+def event_webhook_key(settings: Settings) -> EllipticCurvePublicKey | None:
+    """The key SendGrid's Event Webhook signatures are checked with (None: not checked);
+    read when the app is made, so that a wrong key stops the worker at start-up."""
+    if not settings.sendgrid_public_key:
+        return None
+    try:
+        return sendgrid.load_public_key(settings.sendgrid_public_key)
+    except ValueError as exc:
+        raise ConfigError(f"TOUCHLINE_SENDGRID_PUBLIC_KEY {exc}") from None
 
 
-@app.page("/v1/webhooks/email/sendgrid/events")
 class SendGridEventWebhook(ApiView):
     requires_auth = False  # SendGrid authenticates by signature, not by our API keys
 
     async def post(self, request: Any) -> Any:
         body = await request.read()
-        if _PUBLIC_KEY is not None and not sendgrid.verify_signature(
-            _PUBLIC_KEY,
+        public_key = self.parts.sendgrid_key
+        if public_key is not None and not sendgrid.verify_signature(
+            public_key,
             request.headers.get(sendgrid.SIGNATURE_HEADER, ""),
             request.headers.get(sendgrid.TIMESTAMP_HEADER, ""),
             body,
@@ -57,18 +59,18 @@ class SendGridEventWebhook(ApiView):
             )
         events = sendgrid.events(json.loads(body), now=datetime.now(UTC))
         if events:
-            await publish_events(events, SOURCE)
+            await publish_events(self.hub, events, SOURCE)
         return self.json({"accepted": [e.event_id for e in events]})
 
 
-@app.page("/v1/webhooks/email/sendgrid/inbound")
 class SendGridInboundParse(ApiView):
     """Not signed by SendGrid: the URL carries our API key as Basic auth
     (https://sendgrid:<key>@host/v1/webhooks/email/sendgrid/inbound)."""
 
     async def post(self, request: Any) -> Any:
         if request.content_type == "multipart/form-data":
-            form = sendgrid.decode_form(await _multipart_fields(request))
+            fields = await _multipart_fields(request, self.hub.settings.max_body_bytes)
+            form = sendgrid.decode_form(fields)
         elif request.content_type == "application/x-www-form-urlencoded":
             form = {str(k): str(v) for k, v in (await request.post()).items()}
         else:
@@ -77,11 +79,11 @@ class SendGridInboundParse(ApiView):
                 status=415,
             )
         event = sendgrid.inbound_parse(form, now=datetime.now(UTC))
-        await publish_events([event], SOURCE)
+        await publish_events(self.hub, [event], SOURCE)
         return self.json({"accepted": [event.event_id]})
 
 
-async def _multipart_fields(request: Any) -> dict[str, bytes]:
+async def _multipart_fields(request: Any, max_body_bytes: int) -> dict[str, bytes]:
     """The form's fields as bytes (decoded later by the charsets SendGrid names); each file
     part becomes a JSON description of the attachment, its content is not kept."""
     fields: dict[str, bytes] = {}
@@ -103,9 +105,9 @@ async def _multipart_fields(request: Any) -> dict[str, bytes]:
             if not attachment:
                 data.extend(chunk)
                 kept += len(chunk)
-                if kept > settings.max_body_bytes:
+                if kept > max_body_bytes:
                     raise aioweb.HTTPRequestEntityTooLarge(
-                        max_size=settings.max_body_bytes, actual_size=kept
+                        max_size=max_body_bytes, actual_size=kept
                     )
         if attachment:
             description = {

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.adapters import twilio
-from streams.app import app, settings
 from streams.domain.events import Interaction
 from streams.web.base import ApiView
 from streams.web.publishing import publish_events
@@ -33,6 +32,7 @@ class TwilioWebhook(ApiView):
     async def post(self, request: Any) -> Any:
         form = await request.post()
         params = [(str(k), str(v)) for k, v in form.items()]
+        settings = self.hub.settings
         token = settings.twilio_auth_token
         if token:
             url = (
@@ -46,23 +46,20 @@ class TwilioWebhook(ApiView):
         # Parameters a dialler put on the callback URL (signed with it) count as fields.
         fields: Mapping[str, str] = {**dict(request.query), **dict(params)}
         event = type(self).adapter(fields, region=settings.default_region, now=datetime.now(UTC))
-        await publish_events([event], self.source)
+        await publish_events(self.hub, [event], self.source)
         return self.text(EMPTY_TWIML, content_type="text/xml")
 
 
-@app.page("/v1/webhooks/sms/twilio")
 class TwilioSmsWebhook(TwilioWebhook):
     adapter = staticmethod(twilio.inbound_sms)
     source = "/touchline/webhooks/sms/twilio"
 
 
-@app.page("/v1/webhooks/sms/twilio/status")
 class TwilioSmsStatusWebhook(TwilioWebhook):
     adapter = staticmethod(twilio.sms_status)
     source = "/touchline/webhooks/sms/twilio/status"
 
 
-@app.page("/v1/webhooks/voice/twilio")
 class TwilioVoiceStatusWebhook(TwilioWebhook):
     adapter = staticmethod(twilio.voice_status)
     source = "/touchline/webhooks/voice/twilio"

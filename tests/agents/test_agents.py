@@ -15,9 +15,6 @@ from unittest.mock import AsyncMock, Mock
 import pytest
 from faust.exceptions import ProducerSendError
 
-from streams import agents, topics
-from streams.app import customers, identities, serializer
-from streams.delivery import Undeliverable
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import POLICY_SMS_REPLY, DialListEntry, Suppression, suppression_id
 from streams.domain.events import (
@@ -27,9 +24,16 @@ from streams.domain.events import (
 from streams.domain.links import IdentityLink, anonymous_customer_id
 from streams.domain.model import Channel, OfferResponseKind, SuppressionReason
 from streams.domain.resolution import MergeStep, ProfileMerge
-from streams.serialization import DeadLetter
-from streams.state_codec import STATE_MARKER, decode_state
+from streams.processing.outbox import Undeliverable
+from streams.wire import topics
+from streams.wire.serialization import DeadLetter
+from streams.wire.state_codec import STATE_MARKER, decode_state
+from tests.agents.app_under_test import agents, app
 from tests.factories import CUSTOMER, PHONE, T0, interaction, offer, target
+
+customers = app.customers
+identities = app.identities
+serializer = app.serializer
 
 OTHER_PHONE = "+905559998877"
 NOW = datetime(2026, 11, 23, 10, 30, 0, 250_123, tzinfo=UTC)
@@ -88,7 +92,7 @@ def sent(test_app: Any, monkeypatch: pytest.MonkeyPatch) -> SentRecords:
 
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agents, "utcnow", lambda: NOW)
+    monkeypatch.setattr(agents, "clock", lambda: NOW)
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +129,7 @@ async def deliver(tested: Any, value: bytes | None, key: bytes | None) -> None:
     await put_on_owner(tested, value, key)
     for _ in range(10):
         await asyncio.sleep(0)
-    # Table writes wait until what the event caused is delivered (streams.delivery).
+    # Table writes wait until what the event caused is delivered (streams.processing.outbox).
     await agents.outbox.settle()
     assert tested._crash_reason is None
 
@@ -212,7 +216,7 @@ class TestCustomerAgentApplies:
         assert state.is_suppressed("A", Channel.VOICE)
 
         # The new state was assigned back, so the table logged it to its changelog, as the
-        # raw customer id and the state in the table's format (`streams.state_codec`).
+        # raw customer id and the state in the table's format (`streams.wire.state_codec`).
         logged = changelog.call_args_list[-1].args[0].message
         assert logged.channel is customers.changelog_topic
         assert logged.key == CUSTOMER.encode()
@@ -225,7 +229,7 @@ class TestCustomerAgentApplies:
         second = interaction("e2", Message(text="again"), at=T0 + timedelta(minutes=1))
         async with running(agents.customer_agent, topics.INTERACTIONS) as agent:
             await deliver(agent, avro(first), CUSTOMER.encode())
-            links = sent.to(agents.IDENTITY_TOPIC)
+            links = sent.to(agents.topics.identity)
             await deliver(agent, avro(second), CUSTOMER.encode())
 
         assert sorted(r.key for r in links) == [
@@ -239,13 +243,13 @@ class TestCustomerAgentApplies:
             assert link.source_event_id == "e1"
             assert link.identity == record.key.decode()
         # Already known: the second event links nothing new.
-        assert len(sent.to(agents.IDENTITY_TOPIC)) == 2
+        assert len(sent.to(agents.topics.identity)) == 2
         assert state_of(CUSTOMER).events_applied == 2
 
     async def test_a_duplicate_event_decides_nothing_and_stores_its_state_again(
         self, sent: SentRecords, changelog: Mock
     ) -> None:
-        """A duplicate is only seen once its decisions were delivered (streams.delivery):
+        """A duplicate is only seen once its decisions were delivered (streams.processing.outbox):
         it publishes nothing. Its state goes to the changelog once more, unchanged, in
         case a crash lost the record that stored it."""
         stop = avro(interaction("stop", Message(text="STOP")))
@@ -268,7 +272,9 @@ class TestCustomerAgentApplies:
         self, sent: SentRecords
     ) -> None:
         opt_out = interaction("opt", OptOut(channels=[Channel.VOICE]), channel=Channel.VOICE)
-        async with running(agents.customer_commands_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
+        async with running(
+            agents.customer_commands_agent, agents.topics.customer_commands
+        ) as agent:
             await deliver(agent, avro(target("A", "u1")), CUSTOMER.encode())
             await deliver(agent, avro(target("B", "u2")), CUSTOMER.encode())
             sent.clear()
@@ -303,7 +309,7 @@ class TestCustomerAgentRoutes:
 
         assert sent.calls == [
             Sent(
-                agents.CUSTOMER_COMMANDS_TOPIC,
+                agents.topics.customer_commands,
                 CUSTOMER.encode(),
                 value,
                 None,
@@ -321,7 +327,7 @@ class TestCustomerAgentRoutes:
 
         assert sent.calls == [
             Sent(
-                agents.CUSTOMER_COMMANDS_TOPIC,
+                agents.topics.customer_commands,
                 CUSTOMER.encode(),
                 value,
                 None,
@@ -349,7 +355,7 @@ class TestCustomerAgentRoutes:
             await deliver(agent, value, identity.encode())
 
         assert sent.calls == [
-            Sent(agents.IDENTITY_TOPIC, identity.encode(), value, None, NOW.timestamp(), None)
+            Sent(agents.topics.identity, identity.encode(), value, None, NOW.timestamp(), None)
         ]
         assert len(customers) == 0
 
@@ -494,14 +500,14 @@ class TestIdentityAgent:
         anonymous = interaction(
             "from-phone", Message(text="EVET"), customer_id=None, at=T0 + timedelta(minutes=3)
         )
-        async with running(agents.identity_agent, agents.IDENTITY_TOPIC) as agent:
+        async with running(agents.identity_agent, agents.topics.identity) as agent:
             await deliver(agent, avro(link), identity.encode())
             assert identity_of(identity) == CUSTOMER
             assert sent.calls == []
             await deliver(agent, avro(anonymous), identity.encode())
 
         (forwarded,) = sent.calls
-        assert forwarded.topic == agents.CUSTOMER_COMMANDS_TOPIC
+        assert forwarded.topic == agents.topics.customer_commands
         assert forwarded.key == CUSTOMER.encode()
         resolved = decoded(forwarded)
         assert resolved.customer.customer_id == CUSTOMER
@@ -515,14 +521,14 @@ class TestIdentityAgent:
 
     async def test_a_link_to_another_profile_asks_for_a_merge(self, sent: SentRecords) -> None:
         identity = f"phone:{PHONE}"
-        async with running(agents.identity_agent, agents.IDENTITY_TOPIC) as agent:
+        async with running(agents.identity_agent, agents.topics.identity) as agent:
             for customer_id in ("c-first", CUSTOMER):
                 link = IdentityLink(identity=identity, customer_id=customer_id, source_event_id="e")
                 await deliver(agent, avro(link), identity.encode())
         # The profile that had the number first keeps it, and absorbs the other.
         assert identity_of(identity) == "c-first"
         (request,) = sent.calls
-        assert (request.topic, request.key) == (agents.CUSTOMER_COMMANDS_TOPIC, CUSTOMER.encode())
+        assert (request.topic, request.key) == (agents.topics.customer_commands, CUSTOMER.encode())
         merge = decoded(request)
         assert isinstance(merge, ProfileMerge)
         assert (merge.survivor_id, merge.absorbed_id, merge.step) == (
@@ -533,7 +539,7 @@ class TestIdentityAgent:
 
     async def test_links_of_a_merge_move_the_identity(self, sent: SentRecords) -> None:
         identity = f"phone:{PHONE}"
-        async with running(agents.identity_agent, agents.IDENTITY_TOPIC) as agent:
+        async with running(agents.identity_agent, agents.topics.identity) as agent:
             for customer_id, merge_id in (("c-first", None), (CUSTOMER, "m-1")):
                 link = IdentityLink(
                     identity=identity,
@@ -549,7 +555,7 @@ class TestIdentityAgent:
         identity = f"phone:{OTHER_PHONE}"
         first = interaction("a1", Message(text="hi"), customer_id=None, phone=OTHER_PHONE)
         second = interaction("a2", Message(text="hi"), customer_id=None, phone=OTHER_PHONE)
-        async with running(agents.identity_agent, agents.IDENTITY_TOPIC) as agent:
+        async with running(agents.identity_agent, agents.topics.identity) as agent:
             await deliver(agent, avro(first), identity.encode())
             await deliver(agent, avro(second), identity.encode())
 
@@ -558,8 +564,8 @@ class TestIdentityAgent:
         assert OTHER_PHONE not in anonymous_id and OTHER_PHONE[1:] not in anonymous_id
         assert identity_of(identity) == anonymous_id
         assert [(r.topic, r.key) for r in sent.calls] == [
-            (agents.CUSTOMER_COMMANDS_TOPIC, anonymous_id.encode()),
-            (agents.CUSTOMER_COMMANDS_TOPIC, anonymous_id.encode()),
+            (agents.topics.customer_commands, anonymous_id.encode()),
+            (agents.topics.customer_commands, anonymous_id.encode()),
         ]
         assert [decoded(r).customer.customer_id for r in sent.calls] == [anonymous_id] * 2
 
@@ -573,14 +579,14 @@ class TestIdentityAgent:
     ) -> None:
         identity = f"phone:{PHONE}".encode()
         link = IdentityLink(identity=identity.decode(), customer_id=CUSTOMER, source_event_id="e")
-        async with running(agents.identity_agent, agents.IDENTITY_TOPIC) as agent:
+        async with running(agents.identity_agent, agents.topics.identity) as agent:
             await deliver(agent, value, identity)
             await deliver(agent, avro(link), identity)
 
         (record,) = sent.calls
         assert record.topic == topics.INTERACTIONS_DLQ
         letter = decoded(record)
-        assert letter.topic == agents.IDENTITY_TOPIC
+        assert letter.topic == agents.topics.identity
         assert letter.value == value
         assert identity_of(identity.decode()) == CUSTOMER  # and it goes on
 
@@ -596,7 +602,7 @@ class TestTargetsAgent:
 
         assert sent.calls == [
             Sent(
-                agents.CUSTOMER_COMMANDS_TOPIC,
+                agents.topics.customer_commands,
                 CUSTOMER.encode(),
                 value,
                 None,
@@ -637,26 +643,30 @@ class TestPipeline:
         )
         async with running(agents.targets_agent, topics.CAMPAIGN_TARGETS) as agent:
             await deliver(agent, avro(target("A", "u")), b"A:c-42")
-        commands = handoff(agents.CUSTOMER_COMMANDS_TOPIC)
+        commands = handoff(agents.topics.customer_commands)
 
-        async with running(agents.customer_commands_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
+        async with running(
+            agents.customer_commands_agent, agents.topics.customer_commands
+        ) as agent:
             for record in commands:
                 await deliver(agent, record.value, record.key)
             await deliver(agent, avro(offer("offer-a", "A")), CUSTOMER.encode())
-        links = handoff(agents.IDENTITY_TOPIC)
+        links = handoff(agents.topics.identity)
         assert [r.key for r in links] == [f"phone:{PHONE}".encode()]
 
-        async with running(agents.identity_agent, agents.IDENTITY_TOPIC) as agent:
+        async with running(agents.identity_agent, agents.topics.identity) as agent:
             for record in links:
                 await deliver(agent, record.value, record.key)
             async with running(agents.customer_agent, topics.INTERACTIONS) as entry:
                 await deliver(entry, avro(reply), f"phone:{PHONE}".encode())
-            for record in handoff(agents.IDENTITY_TOPIC):
+            for record in handoff(agents.topics.identity):
                 await deliver(agent, record.value, record.key)
-        commands = handoff(agents.CUSTOMER_COMMANDS_TOPIC)
+        commands = handoff(agents.topics.customer_commands)
         assert [r.key for r in commands] == [CUSTOMER.encode()]
 
-        async with running(agents.customer_commands_agent, agents.CUSTOMER_COMMANDS_TOPIC) as agent:
+        async with running(
+            agents.customer_commands_agent, agents.topics.customer_commands
+        ) as agent:
             for record in commands:
                 await deliver(agent, record.value, record.key)
 

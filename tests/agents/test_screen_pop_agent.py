@@ -9,13 +9,15 @@ from unittest.mock import AsyncMock, Mock
 
 import pytest
 
-from streams import agents, cloudevents, topics
-from streams.app import serializer
 from streams.domain.events import Call, ContactAttempt, Interaction
 from streams.domain.model import Channel
 from streams.domain.screen_pop import ScreenPop
+from streams.wire import cloudevents, topics
+from tests.agents.app_under_test import agents, app
 from tests.agents.test_agents import _delivered, put_on_owner
 from tests.factories import CUSTOMER, T0, interaction
+
+serializer = app.serializer
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ async def fold(events: list[Interaction]) -> None:
 
 
 def pops(sends: AsyncMock) -> list[Any]:
-    return [c.args for c in sends.call_args_list if c.args[0] == agents.SCREEN_POPS_TOPIC]
+    return [c.args for c in sends.call_args_list if c.args[0] == agents.topics.screen_pops]
 
 
 async def test_a_connected_call_pops_once_and_a_ringing_one_not(sends: AsyncMock) -> None:

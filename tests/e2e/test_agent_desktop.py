@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / "test-artifacts"
 VIEWPORT = {"width": 1366, "height": 768}
-# The page's sections, in their default order (SECTIONS in streams/ui/app.js).
+# The page's sections, in their default order (SECTIONS in streams/web/ui/app.js).
 DEFAULT_ORDER = [
     "profile",
     "identities",

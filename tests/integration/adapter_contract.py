@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from aiokafka import AIOKafkaConsumer
 
 from streams.domain.events import Interaction
-from streams.serialization import AvroSerializer, SerializationError
+from streams.wire.serialization import AvroSerializer, SerializationError
 
 
 @dataclass

@@ -15,14 +15,14 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams import records, topics
+from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry
 from streams.domain.decisions import Suppression
 from streams.domain.events import Message
 from streams.domain.links import anonymous_customer_id
 from streams.domain.model import Channel, SuppressionReason
-from streams.domain.policy import CampaignPolicy, DoNotContactEntry
 from streams.kafka.local import LocalKafka
-from streams.serialization import AvroSerializer, DeadLetter
+from streams.wire import outgoing, topics
+from streams.wire.serialization import AvroSerializer, DeadLetter
 from tests.factories import T0, interaction, target
 from tests.hub import Api, HubWorker, eventually, read_until
 
@@ -32,7 +32,7 @@ APP_ID = f"bad-records-{uuid.uuid4().hex[:6]}"
 LIMIT = 100_000  # the worker's TOUCHLINE_MAX_RECORD_BYTES here
 serializer = AvroSerializer()
 
-GOOD = records.interaction(
+GOOD = outgoing.interaction(
     serializer, interaction("template", Message(text="hello"), customer_id="x"), "/t"
 ).value
 assert GOOD is not None
@@ -92,14 +92,14 @@ def good_record(topic: str, customer: str) -> tuple[bytes, bytes, str]:
         upload = target("camp", f"u-{customer}", phone=phone).model_copy(
             update={"customer_id": customer}
         )
-        record = records.campaign_target(serializer, upload, "/t")
+        record = outgoing.campaign_target(serializer, upload, "/t")
     elif topic == topics.POLICIES:
         policy = CampaignPolicy(campaign_id=customer, version=1)
-        record = records.campaign_policy(serializer, policy, "/t")
+        record = outgoing.campaign_policy(serializer, policy, "/t")
         return record.key, record.value or b"", f"/v1/campaigns/{customer}/policy?version=1"
     elif topic == topics.DNC:
         entry = DoNotContactEntry(kind="phone", value=phone)
-        record = records.dnc_entry(serializer, entry, "/t")
+        record = outgoing.dnc_entry(serializer, entry, "/t")
         return record.key, record.value or b"", f"/v1/dnc/phone/{phone}"
     elif topic.endswith(topics.IDENTITY_SUFFIX):
         # The identity agent resolves an event that names only a phone.

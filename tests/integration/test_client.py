@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from streams.client import PublishError, SyncTouchlineProducer, TouchlineProducer
+from streams.adapters.native import InputError
 from streams.config import Settings
 from streams.domain.events import CampaignTarget, Interaction
-from streams.intake import InputError
 from streams.kafka.local import LocalKafka
+from streams.kafka.producer import PublishError, SyncTouchlineProducer, TouchlineProducer
 from tests.hub import clean_env, read_until
 
 pytestmark = pytest.mark.kafka

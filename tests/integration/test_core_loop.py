@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from streams.domain.decisions import DialListEntry, Suppression
 from streams.kafka.local import LocalKafka
-from streams.serialization import DeadLetter
+from streams.wire.serialization import DeadLetter
 from tests.hub import Api, HubWorker, eventually, produce_raw, read_until
 
 pytestmark = pytest.mark.kafka

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from streams.domain.policy import CampaignPolicy, DoNotContactEntry, parse_policy
+from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry, parse_policy
 from streams.kafka.local import LocalKafka
 from tests.hub import REPO, Api, HubWorker, clean_env, read_until
 

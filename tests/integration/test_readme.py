@@ -13,7 +13,7 @@ from streams.domain.decisions import Suppression
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.model import Channel, SuppressionReason
 from streams.kafka.local import LocalKafka
-from streams.serialization import AvroSerializer
+from streams.wire.serialization import AvroSerializer
 from tests.hub import REPO, produce_raw, read_until
 
 pytestmark = pytest.mark.kafka

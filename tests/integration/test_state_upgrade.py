@@ -1,6 +1,6 @@
 """A worker upgraded in place: customer states its changelog holds in the Avro format of
 earlier releases are recovered and served, and rewritten in the current format
-(`streams.state_codec`) the next time they change."""
+(`streams.wire.state_codec`) the next time they change."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from streams.domain.customer import CustomerState, evolve
 from streams.domain.events import CustomerRef, Interaction, Message
 from streams.domain.model import Channel, Direction
 from streams.kafka.admin import ensure_topics
-from streams.serialization import AvroSerializer
-from streams.state_codec import STATE_MARKER, decode_state, encode_state
+from streams.wire.serialization import AvroSerializer
+from streams.wire.state_codec import STATE_MARKER, decode_state, encode_state
 from tests.hub import Api, HubWorker, eventually, produce_raw, read_until
 
 pytestmark = pytest.mark.kafka

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from streams.domain.decisions import DialListEntry, Suppression
 from streams.domain.events import CustomerRef, Interaction, OfferPresented
 from streams.domain.model import Channel, Direction, SuppressionReason
-from streams.serialization import AvroSerializer, SchemaCatalog
+from streams.wire.serialization import AvroSerializer, SchemaCatalog
 
 AVRO_JAVA_VERSION = "1.12.0"
 

@@ -18,9 +18,9 @@ from ellipticcurve.ecdsa import Ecdsa
 from ellipticcurve.privateKey import PrivateKey
 
 from streams.adapters import sendgrid
+from streams.adapters.native import InputError
 from streams.domain.events import ContactAttempt, Message, OptOut
 from streams.domain.model import Channel, Direction
-from streams.intake import InputError
 
 NOW = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
 SENT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -21,9 +21,9 @@ from streams.adapters.common import (
     phone_or_none,
     timestamp,
 )
+from streams.adapters.native import InputError
 from streams.domain.events import ContactAttempt, Message, OfferPresented
 from streams.domain.model import Channel, Direction
-from streams.intake import InputError
 
 REGION = "TR"
 NOW = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)

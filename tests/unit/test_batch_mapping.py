@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from streams import cli, publisher
 from streams.adapters.batch import EXAMPLES, Mapping, MappingError, load_mapping, parse_mapping
+from streams.adapters.native import InputError
+from streams.cli import main as cli
+from streams.cli import publish
 from streams.config import Settings
 from streams.domain.events import (
     Complaint,
@@ -29,8 +31,7 @@ from streams.domain.events import (
     Purchase,
 )
 from streams.domain.model import Channel, Direction, OfferResponseKind
-from streams.intake import InputError
-from streams.serialization import AvroSerializer
+from streams.wire.serialization import AvroSerializer
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -567,7 +568,7 @@ def producers(monkeypatch: pytest.MonkeyPatch) -> list[FakeProducer]:
         made.append(producer)
         return producer
 
-    monkeypatch.setattr(publisher, "TouchlineProducer", make)
+    monkeypatch.setattr(publish, "TouchlineProducer", make)
     return made
 
 
@@ -590,7 +591,7 @@ async def test_publish_csv_reports_rejects_by_file_line(
     writer.writerow(["IST-1", "7", "2026-11-23 09:25", "+905321234567", "", "", "visit", "ok"])
     source.write_text("\ufeff" + out.getvalue(), encoding="utf-8")
 
-    report = await publisher.publish_csv(source, mapping(), Settings.from_env({}))
+    report = await publish.publish_csv(source, mapping(), Settings.from_env({}))
 
     assert report.accepted == 3
     assert [line for line, _ in report.rejected] == [3, 6, 8, 9]
@@ -614,7 +615,7 @@ async def test_publish_csv_checks_the_header_before_connecting(
     source = tmp_path / "visits.csv"
     source.write_text("branch_id,visit_id\nIST-1,1\n", encoding="utf-8")
     with pytest.raises(MappingError, match="visit_time"):
-        await publisher.publish_csv(source, mapping())
+        await publish.publish_csv(source, mapping())
     assert not producers
 
 
@@ -629,7 +630,7 @@ async def test_publish_csv_uses_the_hub_region_when_the_mapping_has_none(
     )
     regionless = mapping(CONTACT.replace('region = "TR"', ""))
     settings = Settings.from_env({"TOUCHLINE_DEFAULT_REGION": "TR"})
-    report = await publisher.publish_csv(source, regionless, settings)
+    report = await publish.publish_csv(source, regionless, settings)
     assert report.accepted == 1
     assert producers[0].sent[0].customer.phone == "+905321234567"
 
@@ -637,8 +638,8 @@ async def test_publish_csv_uses_the_hub_region_when_the_mapping_has_none(
 async def test_publish_csv_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     source = tmp_path / "visits.csv"
     source.write_bytes("branch_id,şube\n".encode("cp1254"))
-    with pytest.raises(publisher.SourceFileError, match="UTF-8"):
-        await publisher.publish_csv(source, mapping())
+    with pytest.raises(publish.SourceFileError, match="UTF-8"):
+        await publish.publish_csv(source, mapping())
 
 
 # -- the command line (errors found before the broker is contacted) -------------------
@@ -688,7 +689,9 @@ def test_cli_mapping_and_file_errors_exit_2_before_publishing(
 
 
 def test_the_readme_shows_the_shipped_branch_mapping() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "adapters.md").read_text(
+        encoding="utf-8"
+    )
     section = readme.split("**Branch and ATM files.**", 1)[1]
     block = section.split("```toml\n", 1)[1].split("```", 1)[0]
     shipped = Path(__file__).resolve().parents[2] / "streams/adapters/mappings/branch-visits.toml"

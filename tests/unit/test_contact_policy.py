@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from streams.domain.contact_policy import PolicyInputs, contact_check
+from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry, QuietHours
+from streams.domain.contact_holds import PolicyInputs, contact_check
 from streams.domain.contact_rules import ContactFacts
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import (
@@ -27,9 +28,8 @@ from streams.domain.events import (
     Purchase,
 )
 from streams.domain.model import Channel, OfferResponseKind, SuppressionAction, SuppressionReason
-from streams.domain.policy import CampaignPolicy, DoNotContactEntry, QuietHours
-from streams.serialization import AvroSerializer
-from streams.state_codec import decode_contact_facts, encode_state
+from streams.wire.serialization import AvroSerializer
+from streams.wire.state_codec import decode_contact_facts, encode_state
 from tests.factories import CUSTOMER, PHONE, target
 from tests.factories import interaction as event
 

@@ -10,6 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.domain.campaign_policy import (
+    MAX_CAP_CONTACTS,
+    CampaignPolicy,
+    DoNotContactEntry,
+    FrequencyCap,
+    Purpose,
+    QuietHours,
+    default_policy,
+)
 from streams.domain.contact_rules import (
     MAX_CONTACT_MOMENTS,
     RULES,
@@ -32,15 +41,6 @@ from streams.domain.contact_rules import (
     quiet_hours_rule,
 )
 from streams.domain.model import Channel, Direction, OfferResponseKind, SuppressionReason
-from streams.domain.policy import (
-    MAX_CAP_CONTACTS,
-    CampaignPolicy,
-    DoNotContactEntry,
-    FrequencyCap,
-    Purpose,
-    QuietHours,
-    default_policy,
-)
 
 CAMPAIGN = "spring-loan"
 TR_MOBILE = "+905321234567"  # Europe/Istanbul, UTC+3 all year

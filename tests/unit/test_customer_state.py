@@ -48,8 +48,8 @@ from streams.domain.flags import MAX_COMPLAINTS
 from streams.domain.model import Channel, Direction, OfferResponseKind
 from streams.domain.profile import MAX_EXTRA_FIELDS
 from streams.domain.purchases import MAX_PRODUCTS
-from streams.serialization import AvroSerializer
-from streams.state_codec import decode_contact_facts, decode_state, encode_state
+from streams.wire.serialization import AvroSerializer
+from streams.wire.state_codec import decode_contact_facts, decode_state, encode_state
 from tests.factories import CUSTOMER, PHONE, T0, interaction, target
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams import cli
-from streams.domain.policy import parse_dnc_csv
+from streams.cli import main as cli
+from streams.domain.campaign_policy import parse_dnc_csv
 
 
 def test_a_small_file_is_one_part_with_its_own_line_numbers() -> None:

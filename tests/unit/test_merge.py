@@ -38,7 +38,7 @@ from streams.domain.merge import (
 )
 from streams.domain.model import Channel, Direction
 from streams.domain.single_view import single_customer_view
-from streams.serialization import AvroSerializer
+from streams.wire.serialization import AvroSerializer
 from tests.factories import T0, interaction
 from tests.unit.test_customer_state import PROPERTY, histories
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.domain.names import (
+from streams.domain.name_index import (
     MAX_PER_TOKEN,
     IndexUpdate,
     Summary,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.partition_order import PartitionOrder
+from streams.processing.partition_order import PartitionOrder
 
 T = "touchline.interactions.v1"
 

@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.domain import policy as policy_module
-from streams.domain.model import Channel
-from streams.domain.policy import (
+from streams.domain import campaign_policy as policy_module
+from streams.domain.campaign_policy import (
     MAX_CAP_CONTACTS,
     CampaignPolicy,
     DoNotContactEntry,
@@ -30,6 +29,7 @@ from streams.domain.policy import (
     parse_policy_json,
     parse_policy_toml,
 )
+from streams.domain.model import Channel
 
 TR_MOBILE = "+905321234567"
 

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import cloudevents, records, topics
-from streams.compacted_view import NotCaughtUp
-from streams.domain.decisions import DialListEntry
-from streams.domain.policy import (
+from streams.domain.campaign_policy import (
     CampaignPolicy,
     DoNotContactEntry,
     dnc_entry,
@@ -23,8 +20,11 @@ from streams.domain.policy import (
     parse_policy,
     parse_policy_toml,
 )
-from streams.policy_book import DncBook, PolicyBook
-from streams.serialization import AvroSerializer
+from streams.domain.decisions import DialListEntry
+from streams.kafka.compacted_topic import NotCaughtUp
+from streams.views.policy_books import DncBook, PolicyBook
+from streams.wire import cloudevents, outgoing, topics
+from streams.wire.serialization import AvroSerializer
 
 PHONE = "+905321234567"
 EMAIL = "ayse@example.com"
@@ -40,12 +40,12 @@ def policy(version: int, campaign_id: str = "spring-loan", **fields: object) -> 
 
 
 def feed_policy(book: PolicyBook, serializer: AvroSerializer, made: CampaignPolicy) -> None:
-    record = records.campaign_policy(serializer, made, "/test")
+    record = outgoing.campaign_policy(serializer, made, "/test")
     book.apply(record.key, record.value)
 
 
 def feed_entry(book: DncBook, serializer: AvroSerializer, entry: DoNotContactEntry) -> None:
-    record = records.dnc_entry(serializer, entry, "/test")
+    record = outgoing.dnc_entry(serializer, entry, "/test")
     book.apply(record.key, record.value)
 
 
@@ -86,7 +86,7 @@ def test_the_last_record_on_the_key_is_the_latest_as_compaction_would_keep(
     that reads the topic after compaction, when only the last record is left."""
     book = PolicyBook(serializer=serializer)
     feed_policy(book, serializer, policy(5))
-    with caplog.at_level(logging.WARNING, logger="streams.policy_book"):
+    with caplog.at_level(logging.WARNING, logger="streams.views.policy_books"):
         feed_policy(book, serializer, policy(4))
     assert book.latest("spring-loan").version == 4
     assert book.version("spring-loan", 5) is not None
@@ -119,7 +119,7 @@ def test_garbage_is_skipped_and_counted(serializer: AvroSerializer, value: bytes
 
 def test_records_that_do_not_belong_are_skipped(serializer: AvroSerializer) -> None:
     book = PolicyBook(serializer=serializer)
-    wrong_key = records.campaign_policy(serializer, policy(1), "/test")
+    wrong_key = outgoing.campaign_policy(serializer, policy(1), "/test")
     book.apply(b"card-upsell", wrong_key.value)
     book.apply(None, wrong_key.value)
     entry = DialListEntry(
@@ -162,7 +162,7 @@ def test_a_later_entry_replaces_one_and_a_tombstone_removes_it(serializer: AvroS
     newer = dnc_entry("phone", PHONE, list_id="new")
     feed_entry(book, serializer, newer)
     assert book.entries_for([f"phone:{PHONE}"]) == [newer]
-    removal = records.dnc_removal(f"phone:{PHONE}", "/test")
+    removal = outgoing.dnc_removal(f"phone:{PHONE}", "/test")
     book.apply(removal.key, removal.value)
     assert book.entries_for([f"phone:{PHONE}"]) == []
     book.apply(removal.key, removal.value)  # removing twice changes nothing
@@ -173,13 +173,13 @@ def test_bad_dnc_records_are_skipped_without_personal_data_in_the_log(
 ) -> None:
     book = DncBook(serializer=serializer)
     entry = dnc_entry("phone", PHONE)
-    good = records.dnc_entry(serializer, entry, "/test")
-    with caplog.at_level(logging.WARNING, logger="streams.policy_book"):
+    good = outgoing.dnc_entry(serializer, entry, "/test")
+    with caplog.at_level(logging.WARNING, logger="streams.views.policy_books"):
         book.apply(f"phone:{PHONE}".encode(), b"\xde\xad\xbe\xef")
         book.apply(b"phone:+905329999999", good.value)  # under another identity's key
         book.apply(None, good.value)
         book.apply(
-            f"phone:{PHONE}".encode(), records.campaign_policy(serializer, policy(1), "/t").value
+            f"phone:{PHONE}".encode(), outgoing.campaign_policy(serializer, policy(1), "/t").value
         )
     assert book.skipped == 4
     assert book.entries == {}
@@ -215,7 +215,7 @@ def test_policy_records_are_keyed_by_campaign_with_cloudevents_headers(
     serializer: AvroSerializer,
 ) -> None:
     made = policy(3)
-    record = records.campaign_policy(serializer, made, "/touchline/http")
+    record = outgoing.campaign_policy(serializer, made, "/touchline/http")
     assert record.topic == topics.POLICIES == "touchline.policies.v1"
     assert record.key == b"spring-loan"
     assert record.value is not None and serializer.decode_model(record.value) == made
@@ -231,7 +231,7 @@ def test_dnc_records_are_keyed_by_identity_and_name_nobody_in_headers(
     serializer: AvroSerializer,
 ) -> None:
     entry = dnc_entry("email", "Ayse@Example.com")
-    record = records.dnc_entry(serializer, entry, "/touchline/http")
+    record = outgoing.dnc_entry(serializer, entry, "/touchline/http")
     assert record.topic == topics.DNC == "touchline.dnc.v1"
     assert record.key == f"email:{EMAIL}".encode()
     assert record.value is not None and serializer.decode_model(record.value) == entry
@@ -239,17 +239,17 @@ def test_dnc_records_are_keyed_by_identity_and_name_nobody_in_headers(
     assert headers["ce_type"] == "touchline.dnc-entry"
     assert "ce_subject" not in headers
     assert EMAIL not in " ".join(headers.values())
-    removal = records.dnc_removal(entry.key, "/touchline/http")
+    removal = outgoing.dnc_removal(entry.key, "/touchline/http")
     assert (removal.topic, removal.key, removal.value) == (topics.DNC, record.key, None)
     assert topics.POLICIES in topics.COMPACTED_TOPICS
     assert topics.DNC in topics.COMPACTED_TOPICS
 
 
-# -- the README -----------------------------------------------------------------------
+# -- docs/contact-policies.md -----------------------------------------------------------
 
 
 def test_the_readme_examples_are_what_the_parsers_read() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "contact-policies.md").read_text()
     section = readme.split("## Contact policies", 1)[1].split("\n## ", 1)[0]
     toml = re.search(r"```toml\n(.*?)```", section, re.S)
     csv = re.search(r"```csv\n(.*?)```", section, re.S)

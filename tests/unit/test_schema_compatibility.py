@@ -20,7 +20,7 @@ from avro.compatibility import (
     SchemaIncompatibilityType,
 )
 
-from streams.serialization import MODELS, SchemaCatalog
+from streams.wire.serialization import MODELS, SchemaCatalog
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 # Every release: the log and the changelogs hold records of each, so the current schemas

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams import cloudevents, records
 from streams.domain.events import Call, ContactAttempt, Interaction, Message
 from streams.domain.model import Channel, Direction
 from streams.domain.screen_pop import NOT_CONNECTED_STATUSES, ScreenPop, screen_pop_for
-from streams.serialization import MODELS, AvroSerializer
+from streams.wire import cloudevents, outgoing
+from streams.wire.serialization import MODELS, AvroSerializer
 from tests.factories import CUSTOMER, interaction
 
 AT = datetime(2026, 11, 23, 10, 15, 0, 123456, tzinfo=UTC)
@@ -116,7 +116,7 @@ def test_screen_pop_record_is_keyed_by_agent_with_cloudevents_headers() -> None:
     serializer = AvroSerializer()
     pop = screen_pop_for(voice(), CUSTOMER)
     assert pop is not None
-    record = records.screen_pop(serializer, "touchline-screen-pops", pop)
+    record = outgoing.screen_pop(serializer, "touchline-screen-pops", pop)
     assert (record.topic, record.key) == ("touchline-screen-pops", b"agent-7")
     assert record.value is not None and serializer.decode_model(record.value) == pop
     headers = cloudevents.as_dict(record.headers)

@@ -10,9 +10,9 @@ import pytest
 
 from streams.domain.model import Channel
 from streams.domain.screen_pop import ScreenPop
-from streams.screen_pops import ScreenPopFanout, ScreenPopReader, SubscriptionClosed
-from streams.serialization import AvroSerializer
+from streams.views.screen_pops import ScreenPopFanout, ScreenPopReader, SubscriptionClosed
 from streams.web import sse
+from streams.wire.serialization import AvroSerializer
 
 AT = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
 
@@ -30,7 +30,9 @@ def pop(agent_id: str = "agent-7", event_id: str = "e-1", customer_id: str = "c-
 
 def parse(stream: bytes) -> list[dict[str, str]]:
     """A reader of text/event-stream as the WHATWG spec has browsers read it."""
-    events, current, data = [], {}, []
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    data: list[str] = []
     for line in stream.decode().replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if line == "":
             if data:
@@ -156,7 +158,13 @@ async def test_close_ends_every_stream_now_and_later() -> None:
 def test_the_reader_hands_decoded_pops_on_and_skips_garbage() -> None:
     serializer = AvroSerializer()
     fanout = ScreenPopFanout()
-    reader = ScreenPopReader("127.0.0.1:1", "t-screen-pops", serializer, fanout)
+
+    async def no_partitions(topic: str) -> set[int]:
+        return set()
+
+    reader = ScreenPopReader(
+        "127.0.0.1:1", "t-screen-pops", serializer, fanout, partitions=no_partitions
+    )
     with fanout.subscribe("agent-7") as subscription:
         reader.apply(serializer.encode_model(pop()))
         reader.apply(b"not avro")

@@ -21,7 +21,14 @@ import fastavro
 import pytest
 from pydantic import BaseModel
 
-from streams.domain.contact_policy import ContactRecheck
+from streams.domain.campaign_policy import (
+    CampaignPolicy,
+    DoNotContactEntry,
+    FrequencyCap,
+    Purpose,
+    QuietHours,
+)
+from streams.domain.contact_holds import ContactRecheck
 from streams.domain.customer import (
     ChannelContacts,
     CustomerState,
@@ -47,16 +54,9 @@ from streams.domain.events import (
 )
 from streams.domain.links import IdentityLink
 from streams.domain.model import Channel, Direction, OfferResponseKind, SuppressionReason
-from streams.domain.policy import (
-    CampaignPolicy,
-    DoNotContactEntry,
-    FrequencyCap,
-    Purpose,
-    QuietHours,
-)
 from streams.domain.resolution import MergeStep, ProfileMerge, ProfileUnmerge, UnmergeStep
 from streams.domain.screen_pop import ScreenPop
-from streams.serialization import (
+from streams.wire.serialization import (
     MODELS,
     AvroSerializer,
     DeadLetter,

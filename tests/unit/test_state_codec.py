@@ -14,8 +14,8 @@ from streams.domain.contact_rules import ContactFacts
 from streams.domain.customer import CustomerState, evolve
 from streams.domain.events import Message
 from streams.domain.model import to_millis
-from streams.serialization import AvroSerializer, SerializationError
-from streams.state_codec import STATE_MARKER, decode_contact_facts, decode_state, encode_state
+from streams.wire.serialization import AvroSerializer, SerializationError
+from streams.wire.state_codec import STATE_MARKER, decode_contact_facts, decode_state, encode_state
 from tests.factories import CUSTOMER, interaction, offer
 
 AVRO = AvroSerializer()

@@ -21,11 +21,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams import records
+from streams.adapters.native import parse_interaction, parse_target
 from streams.config import Settings
 from streams.domain.events import CampaignTarget, Interaction
-from streams.intake import parse_interaction, parse_target
-from streams.serialization import AvroSerializer, SchemaRegistry
+from streams.wire import outgoing
+from streams.wire.serialization import AvroSerializer, SchemaRegistry
 
 __all__ = ["PublishError", "SyncTouchlineProducer", "TouchlineProducer"]
 
@@ -129,7 +129,7 @@ class TouchlineProducer:
         """Validate all first (nothing is sent if one is invalid), then publish all."""
         now = datetime.now(UTC)  # one arrival time for the batch
         valid = [self.interaction(e, now) for e in events]
-        batch = [records.interaction(self.serializer, e, self.source) for e in valid]
+        batch = [outgoing.interaction(self.serializer, e, self.source) for e in valid]
         await self.publish(batch)
         return [e.event_id for e in valid]
 
@@ -139,12 +139,12 @@ class TouchlineProducer:
         """Publish a campaign's dial-list targets as one upload; returns the upload id."""
         upload_id = str(uuid.uuid4())
         targets = [self.target(campaign_id, row, upload_id) for row in rows]
-        batch = [records.campaign_target(self.serializer, t, self.source) for t in targets]
+        batch = [outgoing.campaign_target(self.serializer, t, self.source) for t in targets]
         await self.publish(batch)
         return upload_id
 
-    async def publish(self, batch: list[records.Record]) -> None:
-        """Publish records already built (`streams.records`), retrying what the broker did
+    async def publish(self, batch: list[outgoing.Record]) -> None:
+        """Publish records already built (`streams.wire.outgoing`), retrying what the broker did
         not acknowledge."""
         pending = batch
         for attempt in range(self.retries + 1):
@@ -158,7 +158,7 @@ class TouchlineProducer:
             f"{len(pending)} of {len(batch)} records not acknowledged after {self.retries} retries"
         )
 
-    async def _send_once(self, batch: list[records.Record]) -> list[records.Record]:
+    async def _send_once(self, batch: list[outgoing.Record]) -> list[outgoing.Record]:
         """One attempt at the whole batch; returns the records the broker did not take.
 
         Records are grouped by partition, chosen as every Kafka client chooses it (the
@@ -168,15 +168,15 @@ class TouchlineProducer:
         producer = self._producer
         if producer is None:
             raise RuntimeError("start the producer first (or use `async with`)")
-        groups: dict[tuple[str, int], list[records.Record]] = {}
+        groups: dict[tuple[str, int], list[outgoing.Record]] = {}
         for record in batch:
             try:
                 partition = await self._partition_of(producer, record)
             except KafkaError:
                 return batch
             groups.setdefault((record.topic, partition), []).append(record)
-        sent: list[tuple[list[records.Record], Awaitable[Any]]] = []
-        failed: list[records.Record] = []
+        sent: list[tuple[list[outgoing.Record], Awaitable[Any]]] = []
+        failed: list[outgoing.Record] = []
         for (topic, partition), group in groups.items():
             at = 0
             while at < len(group):
@@ -203,7 +203,7 @@ class TouchlineProducer:
                 failed.extend(group)
         return failed
 
-    async def _partition_of(self, producer: AIOKafkaProducer, record: records.Record) -> int:
+    async def _partition_of(self, producer: AIOKafkaProducer, record: outgoing.Record) -> int:
         known = self._partitions.get(record.topic)
         if known is None:
             known = self._partitions[record.topic] = (

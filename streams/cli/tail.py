@@ -9,10 +9,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from streams.client import serializer_for
-from streams.cloudevents import as_dict
 from streams.config import Settings
-from streams.serialization import SerializationError
+from streams.kafka.producer import serializer_for
+from streams.wire.cloudevents import as_dict
+from streams.wire.serialization import SerializationError
 
 
 def render(message: Any, decode: Any) -> dict[str, Any]:
@@ -44,8 +44,9 @@ async def tail(
     limit: int | None = None,
     idle_timeout: float | None = None,
     out: Any = None,
+    settings: Settings | None = None,
 ) -> int:
-    settings = Settings.from_env()
+    settings = settings or Settings.from_env()
     serializer = serializer_for(settings)
     out = out or sys.stdout
 

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from streams.domain.contact_facts import FACTS_VERSION, facts_from_state
 from streams.domain.contact_rules import ContactFacts
 from streams.domain.customer import CustomerState
-from streams.serialization import AvroSerializer, SerializationError
+from streams.wire.serialization import AvroSerializer, SerializationError
 
 STATE_MARKER = b"TLS2"  # contact facts, then the state's JSON zlib-compressed
 _STATE_ONLY = b"TLS1"  # the state's JSON zlib-compressed

@@ -6,15 +6,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from streams import cloudevents, topics
+from streams.adapters.native import interaction_key
+from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry
 from streams.domain.decisions import Decision, DialListEntry, DialListRemoval, Suppression
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
 from streams.domain.model import campaign_key
-from streams.domain.policy import CampaignPolicy, DoNotContactEntry
 from streams.domain.screen_pop import ScreenPop
-from streams.intake import interaction_key
-from streams.serialization import AvroSerializer, DeadLetter
+from streams.wire import cloudevents, topics
+from streams.wire.serialization import AvroSerializer, DeadLetter
 
 
 @dataclass(frozen=True)

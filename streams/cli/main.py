@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import importlib.metadata
 import json
 import os
 import sys
@@ -15,31 +17,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from streams.publisher import PublishReport
-
-
-def _apply_common(args: argparse.Namespace) -> None:
-    """Flags override the environment; settings are read from it when the app is imported."""
-    if getattr(args, "broker", None):
-        os.environ["TOUCHLINE_BROKER"] = args.broker
-    if getattr(args, "web_port", None):
-        os.environ["TOUCHLINE_WEB_PORT"] = str(args.web_port)
-    if getattr(args, "data_dir", None):
-        os.environ["TOUCHLINE_DATA_DIR"] = str(args.data_dir)
-
-
-def _local_kafka() -> Any:
+    from streams.cli.publish import PublishReport
     from streams.config import Settings
-    from streams.kafka.local import LocalKafka
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The TOUCHLINE_* environment, with the command's flags over it."""
+    from streams.config import Settings
 
     settings = Settings.from_env()
+    flags: dict[str, Any] = {}
+    if getattr(args, "broker", None):
+        flags["broker"] = args.broker
+    if getattr(args, "web_port", None):
+        flags["web_port"] = args.web_port
+    if getattr(args, "data_dir", None):
+        flags["data_dir"] = Path(args.data_dir).resolve()
+    return dataclasses.replace(settings, **flags)
+
+
+def _local_kafka(settings: Settings) -> Any:
+    from streams.kafka.local import LocalKafka
+
     return LocalKafka(data_dir=settings.data_dir, port=settings.kafka_port)
 
 
 def cmd_kafka(args: argparse.Namespace) -> int:
     from streams.kafka.local import LocalKafkaError
 
-    kafka = _local_kafka()
+    kafka = _local_kafka(args.settings)
     try:
         if args.action == "start":
             kafka.start()
@@ -57,13 +63,12 @@ def cmd_kafka(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from streams.config import Settings
     from streams.kafka.local import LocalKafkaError
 
-    settings = Settings.from_env()
+    settings = args.settings
     kafka = None
     if not settings.broker:
-        kafka = _local_kafka()
+        kafka = _local_kafka(settings)
         try:
             kafka.start()
         except LocalKafkaError as exc:
@@ -75,9 +80,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"(broker {settings.bootstrap_servers}); Ctrl-C stops everything"
     )
     try:
-        from streams.worker import run_worker
+        from streams.cli.worker import run_worker
 
-        run_worker(args.loglevel)
+        run_worker(settings, args.loglevel)
     except KeyboardInterrupt:
         pass
     finally:
@@ -88,9 +93,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.worker import run_worker
+    from streams.cli.worker import run_worker
 
-    run_worker(args.loglevel)
+    run_worker(args.settings, args.loglevel)
     return 0
 
 
@@ -98,20 +103,20 @@ def cmd_publish(args: argparse.Namespace) -> int:
     path = Path(args.file)
     file_format = args.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     if file_format == "csv":
-        return _publish_csv(path, args.mapping)
+        return _publish_csv(path, args.mapping, args.settings)
     if args.mapping is not None:
         print("touchline: --mapping applies to CSV files only (--format csv)", file=sys.stderr)
         return 2
 
-    from streams.publisher import publish_file
+    from streams.cli.publish import publish_file
 
-    report = asyncio.run(publish_file(path))
+    report = asyncio.run(publish_file(path, args.settings))
     return _publish_report(report)
 
 
-def _publish_csv(path: Path, mapping_path: Path | None) -> int:
+def _publish_csv(path: Path, mapping_path: Path | None, settings: Settings) -> int:
     from streams.adapters.batch import EXAMPLES, MappingError, load_mapping
-    from streams.publisher import SourceFileError, publish_csv
+    from streams.cli.publish import SourceFileError, publish_csv
 
     if mapping_path is None:
         print(
@@ -121,7 +126,7 @@ def _publish_csv(path: Path, mapping_path: Path | None) -> int:
         )
         return 2
     try:
-        report = asyncio.run(publish_csv(path, load_mapping(mapping_path)))
+        report = asyncio.run(publish_csv(path, load_mapping(mapping_path), settings))
     except (MappingError, SourceFileError) as exc:
         print(f"touchline: {exc}", file=sys.stderr)
         return 2
@@ -136,7 +141,7 @@ def _publish_report(report: PublishReport) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from streams.tail import tail
+    from streams.cli.tail import tail
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
@@ -145,15 +150,14 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 from_beginning=args.from_beginning,
                 limit=args.max,
                 idle_timeout=args.idle_timeout,
+                settings=args.settings,
             )
         )
     return 0
 
 
 def cmd_customer(args: argparse.Namespace) -> int:
-    from streams.config import Settings
-
-    settings = Settings.from_env()
+    settings = args.settings
     url = args.url or f"http://{settings.web_host}:{settings.web_port}"
     request = urllib.request.Request(f"{url}/v1/customers/{urllib.parse.quote(args.id, safe='')}")
     key = os.environ.get("TOUCHLINE_API_KEY") or next(iter(settings.api_keys), None)
@@ -172,9 +176,7 @@ def cmd_customer(args: argparse.Namespace) -> int:
 
 
 def _hub_url(args: argparse.Namespace) -> str:
-    from streams.config import Settings
-
-    settings = Settings.from_env()
+    settings = args.settings
     return str(args.url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
 
 
@@ -249,7 +251,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from streams.domain.policy import PolicyError, parse_policy_toml
+    from streams.domain.campaign_policy import PolicyError, parse_policy_toml
 
     url = _hub_url(args)
     if args.action == "show":
@@ -373,6 +375,11 @@ def cmd_dnc(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="touchline", description=__doc__)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"touchline {importlib.metadata.version('touchline')}",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -435,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy = sub.add_parser("policy", help="apply or show a campaign's contact policy")
     policy_verbs = policy.add_subparsers(dest="action", required=True)
     apply = policy_verbs.add_parser("apply", help="check a policy TOML file and apply it")
-    apply.add_argument("file", help="the policy (TOML; see streams/domain/policy.py)")
+    apply.add_argument("file", help="the policy (TOML; see streams/domain/campaign_policy.py)")
     apply.add_argument("--url", help=url_help)
     show = policy_verbs.add_parser("show", help="print a campaign's policy as JSON")
     show.add_argument("campaign")
@@ -462,7 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _apply_common(args)
+    try:
+        args.settings = settings_for(args)
+    except ValueError as exc:  # ConfigError: a TOUCHLINE_* variable the hub cannot use
+        print(f"touchline: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args))
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 from pathlib import Path
 
 import faust
+
+from streams.app import create_app
+from streams.config import Settings
+from streams.kafka.admin import ensure_topics
 
 
 class _Worker(faust.Worker):
@@ -31,40 +34,19 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(max(young, 7000), middle, old)
 
 
-def run_worker(loglevel: str = "warning") -> None:
-    """Run in the foreground until SIGINT/SIGTERM; returns after a clean shutdown."""
-    from streams import agents
-    from streams.app import app, settings
-    from streams.kafka.admin import ensure_topics
-    from streams.web import (  # noqa: F401
-        agent_desktop,
-        campaigns,
-        channels,
-        contact,
-        customers,
-        health,
-        identities,
-        interactions,
-        policies,
-        publishing,
-        sendgrid,
-        twilio,
-    )
-
+def run_worker(settings: Settings, loglevel: str = "warning") -> None:
+    """Run a hub for `settings` in the foreground until SIGINT/SIGTERM; returns after a
+    clean shutdown."""
+    app = create_app(settings)
     Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
     # Every internal topic and table changelog exists before the first record is
     # processed: a changelog Faust had yet to create made the first writes fail.
     changelogs = tuple(table.changelog_topic.get_topic_name() for table in app.tables.values())
-    internal = (
-        agents.IDENTITY_TOPIC,
-        agents.CUSTOMER_COMMANDS_TOPIC,
-        agents.SCREEN_POPS_TOPIC,
-        agents.NAME_INDEX_TOPIC,
-        *changelogs,
-    )
-    replication = int(os.environ.get("TOUCHLINE_REPLICATION_FACTOR", "1"))
+    internal = (*app.internal_topics, *changelogs)
     asyncio.run(
-        ensure_topics(settings.bootstrap_servers, settings.partitions, internal, replication)
+        ensure_topics(
+            settings.bootstrap_servers, settings.partitions, internal, settings.replication_factor
+        )
     )
     logging.getLogger("streams").setLevel(logging.INFO)
     worker = _Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

@@ -19,11 +19,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, field_validator
 
+from streams.domain.campaign_policy import (
+    CampaignPolicy,
+    DoNotContactEntry,
+    QuietHours,
+    default_policy,
+)
 from streams.domain.contact_facts import facts_from_state, identity_keys
 from streams.domain.contact_rules import ContactDecision, ContactFacts, check, customer_zone
 from streams.domain.customer import CustomerState, DecisionRecord, PolicyHold
 from streams.domain.model import Channel, Fact, SuppressionAction, to_millis
-from streams.domain.policy import CampaignPolicy, DoNotContactEntry, QuietHours, default_policy
 
 DIAL_LIST_CHANNEL = Channel.VOICE
 MAX_DECISIONS = 100
@@ -233,3 +238,23 @@ def record_decisions(state: CustomerState, records: Iterable[DecisionRecord]) ->
 
 def decision_id(*parts: str) -> str:
     return str(uuid.uuid5(_DECISION_NS, "|".join(parts)))
+
+
+def customers_to_recheck(
+    changed_campaigns: Iterable[str],
+    changed_identities: Iterable[str],
+    targeted_by: Callable[[str], Iterable[str]],
+    holder_of: Callable[[str], str | None],
+) -> list[tuple[str, str]]:
+    """(customer, reason) of the customers a new policy version or DNC entry concerns:
+    those a changed campaign targets (`policy`), and those holding a changed identity
+    (`dnc`), each once, the policy first."""
+    found: dict[str, str] = {}
+    for campaign_id in changed_campaigns:
+        for customer_id in targeted_by(campaign_id):
+            found.setdefault(customer_id, "policy")
+    for identity in changed_identities:
+        holder = holder_of(identity)
+        if holder is not None:
+            found.setdefault(holder, "dnc")
+    return sorted(found.items())

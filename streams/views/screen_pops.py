@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.domain.screen_pop import ScreenPop
-from streams.serialization import AvroSerializer, SerializationError
+from streams.wire.serialization import AvroSerializer, SerializationError
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +113,26 @@ class ScreenPopFanout:
 class ScreenPopReader:
     """Reads every partition of the screen-pop topic, without a consumer group, from the
     end: a pop is about a contact happening now, so none made before the worker started
-    is shown. Like the dial-list view, so that each worker sees the pops of every agent."""
+    is shown. Like the dial-list view, so that each worker sees the pops of every agent.
+
+    `partitions` tells the topic's partitions (the worker asks its producer's metadata:
+    a consumer without a subscription keeps none of its own); an empty answer is asked
+    again."""
 
     def __init__(
-        self, bootstrap: str, topic: str, serializer: AvroSerializer, fanout: ScreenPopFanout
+        self,
+        bootstrap: str,
+        topic: str,
+        serializer: AvroSerializer,
+        fanout: ScreenPopFanout,
+        *,
+        partitions: Callable[[str], Awaitable[Collection[int]]],
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.serializer = serializer
         self.fanout = fanout
+        self.partitions = partitions
         self.undecodable = 0
         self.ready = asyncio.Event()
 
@@ -143,11 +154,9 @@ class ScreenPopReader:
         )
         await consumer.start()
         try:
-            partitions = None
+            partitions: Collection[int] = ()
             while not partitions:
-                # A consumer without a subscription keeps no metadata of its own: ask for it.
-                cluster = await consumer._client.fetch_all_metadata()
-                partitions = cluster.partitions_for_topic(self.topic)
+                partitions = await self.partitions(self.topic)
                 if not partitions:
                     await asyncio.sleep(0.5)
             assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]

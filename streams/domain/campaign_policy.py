@@ -90,9 +90,15 @@ __all__ = [
     "QuietHours",
     "RejectedRow",
     "default_policy",
+    "dnc_entries_from_json",
     "dnc_entry",
+    "dnc_entry_from_json",
+    "dnc_key",
     "ensure_newer",
+    "longer_entry",
+    "one_entry_per_identity",
     "parse_dnc_csv",
+    "parse_expiry",
     "parse_policy",
     "parse_policy_json",
     "parse_policy_toml",
@@ -492,3 +498,82 @@ def longer_entry(known: DoNotContactEntry | None, entry: DoNotContactEntry) -> D
     if entry.expires_at is None or entry.expires_at > known.expires_at:
         return entry
     return known
+
+
+# -- do-not-contact requests (the JSON body of POST /v1/dnc, the path of /v1/dnc/{kind}/{value})
+
+# The fields of one entry in a JSON request, in the order their mistakes are reported.
+DNC_REQUEST_FIELDS: tuple[str, ...] = ("kind", "value", "expires_at", "source", "list_id")
+
+
+def dnc_entries_from_json(
+    body: object,
+    *,
+    source: str | None = None,
+    list_id: str | None = None,
+    default_region: str | None = None,
+) -> list[DoNotContactEntry]:
+    """The entries of a JSON list of `{"kind", "value", "expires_at"?, "source"?,
+    "list_id"?}` objects; `source` and `list_id` apply to items without their own. The
+    first bad item raises `PolicyError`, its field prefixed with the item's index
+    (`[2].value`): a JSON request is taken whole or not at all."""
+    if not isinstance(body, list):
+        raise PolicyError("", 'send a JSON list of {"kind", "value", "expires_at"?, ...}')
+    if not body:
+        raise PolicyError("", "no entries given")
+    entries = []
+    for index, item in enumerate(body):
+        try:
+            entries.append(
+                dnc_entry_from_json(
+                    item, source=source, list_id=list_id, default_region=default_region
+                )
+            )
+        except PolicyError as exc:
+            raise PolicyError(f"[{index}].{exc.field}".rstrip("."), exc.message) from None
+    return entries
+
+
+def dnc_entry_from_json(
+    item: object,
+    *,
+    source: str | None = None,
+    list_id: str | None = None,
+    default_region: str | None = None,
+) -> DoNotContactEntry:
+    """One entry of a JSON request: an object of string fields among
+    `DNC_REQUEST_FIELDS`, `kind` and `value` required; raises `PolicyError`."""
+    if not isinstance(item, dict):
+        raise PolicyError("", 'must be an object {"kind", "value", ...}')
+    unknown = sorted(set(item) - set(DNC_REQUEST_FIELDS))
+    if unknown:
+        raise PolicyError(unknown[0], "is not a known field")
+    for name in DNC_REQUEST_FIELDS:
+        if item.get(name) is not None and not isinstance(item[name], str):
+            raise PolicyError(name, "must be a string")
+    for name in ("kind", "value"):
+        if not item.get(name):
+            raise PolicyError(name, "is required")
+    return dnc_entry(
+        item["kind"],
+        item["value"],
+        expires_at=parse_expiry(item.get("expires_at")),
+        source=item.get("source") or source,
+        list_id=item.get("list_id") or list_id,
+        default_region=default_region,
+    )
+
+
+def dnc_key(kind: str, value: str, *, default_region: str | None = None) -> str:
+    """The key (`phone:+90...`) an identity's do-not-contact entry is kept under, from the
+    loose kind and value of a request path; raises `PolicyError`."""
+    return dnc_entry(kind, value, default_region=default_region).key
+
+
+def one_entry_per_identity(entries: Iterable[DoNotContactEntry]) -> list[DoNotContactEntry]:
+    """The entries to publish: the topic keeps one entry per identity, so of two for the
+    same one, the one that holds longer (`longer_entry`); in the order first listed."""
+    by_key: dict[str, DoNotContactEntry] = {}
+    for entry in entries:
+        by_key[entry.key] = longer_entry(by_key.get(entry.key), entry)
+    return list(by_key.values())

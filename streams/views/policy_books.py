@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from streams import metrics, topics
-from streams.compacted_view import CompactedTopicView, NotCaughtUp
-from streams.domain.policy import CampaignPolicy, DoNotContactEntry, default_policy
-from streams.serialization import AvroSerializer, SerializationError, ensure_within
+from streams import metrics
+from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry, default_policy
+from streams.kafka.compacted_topic import CompactedTopicView, NotCaughtUp
+from streams.wire import topics
+from streams.wire.serialization import AvroSerializer, SerializationError, ensure_within
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,11 @@ class _Book(CompactedTopicView):
         # version, a DNC entry added or removed), so the customers it concerns are asked
         # the rules again. Not told what was already there at start-up.
         self.listeners: list[Callable[[str], None]] = []
-        # Told (topic, partition, offset, key, value, reason) of every record skipped as
+        # Told (the consumed record, the reason) of every record skipped as
         # bad: the worker makes a dead letter of it. Every worker reads the whole topic
         # at every start, so the same letter comes again, with the same id
         # (`topic/partition/offset`).
-        self.on_bad_record: Callable[[str, int, int, bytes | None, bytes | None, str], None]
-        self.on_bad_record = lambda *record: None
+        self.on_bad_record: Callable[[Any, str], None] = lambda record, reason: None
 
     def _changed(self, key: str) -> None:
         if self._ready.is_set():
@@ -107,9 +108,7 @@ class _Book(CompactedTopicView):
         record = self.record
         if record is not None:
             reason = message % args if args else message
-            self.on_bad_record(
-                record.topic, record.partition, record.offset, record.key, record.value, reason
-            )
+            self.on_bad_record(record, reason)
 
 
 class PolicyBook(_Book):

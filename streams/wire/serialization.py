@@ -19,13 +19,13 @@ import fastavro.schema
 import fastavro.validation
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from streams.domain.contact_policy import ContactRecheck
+from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry
+from streams.domain.contact_holds import ContactRecheck
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import DialListEntry, Suppression
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
 from streams.domain.model import Fact, to_millis
-from streams.domain.policy import CampaignPolicy, DoNotContactEntry
 from streams.domain.resolution import ProfileMerge, ProfileUnmerge
 from streams.domain.screen_pop import ScreenPop
 
@@ -87,11 +87,17 @@ MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+def text_of(raw: bytes | str) -> str:
+    """A key or raw table value as text: stores and topics hold UTF-8 bytes, values
+    still waiting in the outbox are strings."""
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 def default_schema_dir() -> Path:
     configured = os.environ.get("TOUCHLINE_SCHEMA_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "schemas"
+    return Path(__file__).resolve().parent / "schemas"
 
 
 class SchemaCatalog:

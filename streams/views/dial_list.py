@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from streams import topics
-from streams.compacted_view import CompactedTopicView, NotCaughtUp
 from streams.domain.decisions import DialListEntry
-from streams.serialization import AvroSerializer, SerializationError
+from streams.kafka.compacted_topic import CompactedTopicView, NotCaughtUp
+from streams.wire import topics
+from streams.wire.serialization import AvroSerializer, SerializationError
 
 log = logging.getLogger(__name__)
 

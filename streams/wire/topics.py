@@ -1,5 +1,7 @@
 """Names of the public topics (a contract) and of the hub's internal ones."""
 
+from collections.abc import Iterator
+
 INTERACTIONS = "touchline.interactions.v1"
 CAMPAIGN_TARGETS = "touchline.campaign-targets.v1"
 SUPPRESSIONS = "touchline.suppressions.v1"
@@ -28,3 +30,16 @@ CUSTOMER_COMMANDS_SUFFIX = "customer-commands"
 SCREEN_POPS_SUFFIX = "screen-pops"
 # The name index behind search: name token → the customers whose name has it (JSON).
 NAME_INDEX_SUFFIX = "name-index"
+
+
+class InternalTopics:
+    """The internal topics of one hub (one app id)."""
+
+    def __init__(self, app_id: str) -> None:
+        self.identity = f"{app_id}-{IDENTITY_SUFFIX}"
+        self.customer_commands = f"{app_id}-{CUSTOMER_COMMANDS_SUFFIX}"
+        self.screen_pops = f"{app_id}-{SCREEN_POPS_SUFFIX}"
+        self.name_index = f"{app_id}-{NAME_INDEX_SUFFIX}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.identity, self.customer_commands, self.screen_pops, self.name_index))

@@ -11,6 +11,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka.admin import partitions_of
+
 log = logging.getLogger(__name__)
 
 
@@ -43,14 +45,8 @@ class CompactedTopicView(abc.ABC):
         await consumer.start()
         self._consumer = consumer
         try:
-            partitions = None
-            while not partitions:
-                # A consumer without a subscription keeps no metadata of its own: ask for it.
-                cluster = await consumer._client.fetch_all_metadata()
-                partitions = cluster.partitions_for_topic(self.topic)
-                if not partitions:
-                    await asyncio.sleep(0.5)
-            self._partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            partitions = await partitions_of(self.bootstrap, self.topic)
+            self._partitions = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(self._partitions)
             await consumer.seek_to_beginning(*self._partitions)
             while True:

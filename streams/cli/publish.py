@@ -15,10 +15,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from streams.adapters.batch import Mapping
-from streams.client import TouchlineProducer
+from streams.adapters.native import InputError
 from streams.config import Settings
 from streams.domain.events import Interaction
-from streams.intake import InputError
+from streams.kafka.producer import TouchlineProducer
 
 CHUNK = 1000  # validated lines sent, and acknowledged, together
 
