@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from streams.domain.campaign_policy import CampaignPolicy, PolicyError, parse_policy
 from streams.domain.flags import DEFAULT_ABUSE_LEXICON, AbuseLexicon
@@ -23,29 +24,33 @@ from streams.domain.identity import (
 )
 from streams.domain.keywords import SmsKeywords
 
+N = TypeVar("N", int, float)
+
 
 class ConfigError(ValueError):
     """A TOUCHLINE_* variable has a value the hub cannot use."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(
+    env: Mapping[str, str], name: str, default: N, read: Callable[[str], N], what: str
+) -> N:
+    """The variable `name` as `read` reads it (`what` says what it must be); `default`
+    when it is unset or empty."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return read(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int, "a whole number")
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    return _number(env, name, default, float, "a number")
 
 
 def _region(raw: str | None) -> str | None:

@@ -44,6 +44,15 @@ class VendorFields:
         self._used.add(name)
         return self._fields.get(name)
 
+    def _given(self, name: str, required: bool) -> Any:
+        """The raw value, None when it is missing or empty (refused if `required`)."""
+        value = self.raw(name)
+        if value is None or value == "":
+            if required:
+                raise InputError(self.path(name), "is required")
+            return None
+        return value
+
     def text(self, name: str, *, required: bool = False) -> str | None:
         value = self.raw(name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -60,10 +69,8 @@ class VendorFields:
         return value
 
     def integer(self, name: str, *, required: bool = False) -> int | None:
-        value = self.raw(name)
-        if value is None or value == "":
-            if required:
-                raise InputError(self.path(name), "is required")
+        value = self._given(name, required)
+        if value is None:
             return None
         if isinstance(value, bool):
             raise InputError(self.path(name), "must be a whole number")
@@ -84,12 +91,8 @@ class VendorFields:
         return None if value is None else email(value, self.path(name))
 
     def time(self, name: str, *, required: bool = False) -> datetime | None:
-        value = self.raw(name)
-        if value is None or value == "":
-            if required:
-                raise InputError(self.path(name), "is required")
-            return None
-        return timestamp(value, self.path(name))
+        value = self._given(name, required)
+        return None if value is None else timestamp(value, self.path(name))
 
     def mark_used(self, *names: str) -> None:
         self._used.update(names)

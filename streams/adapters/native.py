@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from streams.domain.errors import FieldError
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.identity import (
     IdentityError,
@@ -22,13 +23,8 @@ from streams.domain.identity import (
 from streams.domain.links import resolving_identities
 
 
-class InputError(ValueError):
+class InputError(FieldError):
     """Input the hub refuses: `field` says where, the message says why."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
 
     def as_json(self) -> dict[str, str]:
         return {"error": str(self), "field": self.field}

@@ -62,7 +62,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     Field,
     ValidationError,
     ValidationInfo,
@@ -70,13 +69,14 @@ from pydantic import (
     model_validator,
 )
 
+from streams.domain.errors import FieldError
 from streams.domain.identity import (
     IdentityError,
     normalise_email,
     normalise_phone,
     normalise_region,
 )
-from streams.domain.model import Channel, Fact, Int32, to_millis
+from streams.domain.model import Channel, Fact, Int32, Millis
 
 __all__ = [
     "MAX_CAP_CONTACTS",
@@ -113,16 +113,8 @@ QUIET_HOURS_CHANNELS: tuple[Channel, ...] = (Channel.VOICE, Channel.SMS)
 CampaignId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class PolicyError(ValueError):
+class PolicyError(FieldError):
     """A policy document or a do-not-contact entry is wrong; `field` names where."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
-
-    def __reduce__(self) -> tuple[type[PolicyError], tuple[str, str]]:
-        return (type(self), (self.field, self.message))
 
 
 class Purpose(StrEnum):
@@ -296,7 +288,7 @@ class DoNotContactEntry(Fact):
 
     kind: DncKind
     value: str
-    expires_at: AwareDatetime | None = None
+    expires_at: Millis | None = None
     source: Annotated[str, Field(max_length=200)] | None = None
     list_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
@@ -311,11 +303,6 @@ class DoNotContactEntry(Fact):
         if kind == "email":
             return normalise_email(value, field="value")
         return value  # the kind itself is wrong, and that is the error to report
-
-    @field_validator("expires_at")
-    @classmethod
-    def _millis(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else to_millis(value)
 
     @property
     def key(self) -> str:

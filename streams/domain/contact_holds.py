@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, field_validator
-
 from streams.domain.campaign_policy import (
     CampaignPolicy,
     DoNotContactEntry,
@@ -28,7 +26,7 @@ from streams.domain.campaign_policy import (
 from streams.domain.contact_facts import facts_from_state, identity_keys
 from streams.domain.contact_rules import ContactDecision, ContactFacts, check, customer_zone
 from streams.domain.customer import CustomerState, DecisionRecord, PolicyHold
-from streams.domain.model import Channel, Fact, SuppressionAction, to_millis
+from streams.domain.model import Channel, Fact, Millis, SuppressionAction, to_millis
 
 DIAL_LIST_CHANNEL = Channel.VOICE
 MAX_DECISIONS = 100
@@ -43,13 +41,8 @@ class ContactRecheck(Fact):
     customer-commands topic, so a replay of the log asks at the same moments."""
 
     customer_id: str
-    at: AwareDatetime
+    at: Millis
     reason: str  # wake-up, policy or dnc
-
-    @field_validator("at")
-    @classmethod
-    def _millis(cls, value: datetime) -> datetime:
-        return to_millis(value)
 
     @property
     def check_id(self) -> str:

@@ -49,9 +49,9 @@ from streams.domain.model import (
     Direction,
     Fact,
     Int32,
+    Millis,
     OfferResponseKind,
     SuppressionReason,
-    to_millis,
 )
 
 __all__ = [
@@ -127,12 +127,7 @@ class Reason(Fact):
     rule: Rule
     code: ReasonCode
     detail: str
-    until: AwareDatetime | None = None
-
-    @field_validator("until")
-    @classmethod
-    def _millis(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else to_millis(value)
+    until: Millis | None = None
 
     @property
     def permanent(self) -> bool:
@@ -147,12 +142,7 @@ class Reason(Fact):
 
 
 class _Moment(Fact):
-    at: AwareDatetime
-
-    @field_validator("at")
-    @classmethod
-    def _millis(cls, value: datetime) -> datetime:
-        return to_millis(value)
+    at: Millis
 
 
 class ConsentRecord(_Moment):
@@ -193,7 +183,7 @@ class ContactFacts(Fact):
     contact_moments: tuple[ContactMoment, ...] = Field(
         default=(), max_length=MAX_CONTACT_MOMENTS, description="newest last"
     )
-    last_complaint_at: AwareDatetime | None = None
+    last_complaint_at: Millis | None = None
     products: tuple[str, ...] = Field(default=(), description="bought; a set, kept sorted")
     dnc_matches: tuple[DoNotContactEntry, ...] = ()
 
@@ -203,11 +193,6 @@ class ContactFacts(Fact):
         if value is not None and _zone(value) is None:
             raise ValueError("must be an IANA time zone name such as Europe/Istanbul")
         return value
-
-    @field_validator("last_complaint_at")
-    @classmethod
-    def _millis(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else to_millis(value)
 
     @field_validator("products")
     @classmethod

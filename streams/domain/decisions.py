@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import AwareDatetime
 
@@ -57,7 +58,20 @@ POLICY_SMS_REPLY = "sms-reply-correlation/v1"
 POLICY_OPT_OUT = "opt-out/v1"
 
 
-class Suppression(Fact):
+class _AboutCampaignCustomer(Protocol):
+    campaign_id: str
+    customer_id: str
+
+
+class _KeyedByCampaign:
+    """A decision about one customer in one campaign: keyed by both on Kafka."""
+
+    @property
+    def key(self: _AboutCampaignCustomer) -> str:
+        return campaign_key(self.campaign_id, self.customer_id)
+
+
+class Suppression(_KeyedByCampaign, Fact):
     suppression_id: str
     campaign_id: str
     customer_id: str
@@ -73,12 +87,8 @@ class Suppression(Fact):
     rule: str | None = None
     policy_version: Int32 | None = None
 
-    @property
-    def key(self) -> str:
-        return campaign_key(self.campaign_id, self.customer_id)
 
-
-class DialListEntry(Fact):
+class DialListEntry(_KeyedByCampaign, Fact):
     campaign_id: str
     customer_id: str
     phone: str | None = None
@@ -86,21 +96,13 @@ class DialListEntry(Fact):
     added_at: AwareDatetime
     source_id: str
 
-    @property
-    def key(self) -> str:
-        return campaign_key(self.campaign_id, self.customer_id)
 
-
-class DialListRemoval(Fact):
+class DialListRemoval(_KeyedByCampaign, Fact):
     """The customer leaves a campaign's dial list: a tombstone on the compacted topic."""
 
     campaign_id: str
     customer_id: str
     because: str
-
-    @property
-    def key(self) -> str:
-        return campaign_key(self.campaign_id, self.customer_id)
 
 
 Decision = Suppression | DialListEntry | DialListRemoval

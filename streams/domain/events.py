@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field
 
-from streams.domain.model import Channel, Direction, Fact, Int32, OfferResponseKind, to_millis
+from streams.domain.model import (
+    Channel,
+    Direction,
+    Fact,
+    Int32,
+    Millis,
+    OfferResponseKind,
+)
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -147,12 +153,7 @@ class IvrSession(Fact):
 class Visit(Fact):
     location: Annotated[str, Field(min_length=1, max_length=2_000)]
     title: str | None = None
-    at: AwareDatetime | None = None
-
-    @field_validator("at")
-    @classmethod
-    def _millis(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else to_millis(value)
+    at: Millis | None = None
 
 
 class ContactContext(Fact):
@@ -173,8 +174,8 @@ class Interaction(Fact):
     kinds of detail arrive as optional records beside it: delivery, call, ivr, context."""
 
     event_id: NonEmpty
-    occurred_at: AwareDatetime
-    received_at: AwareDatetime | None = None
+    occurred_at: Millis
+    received_at: Millis | None = None
     channel: Channel
     direction: Direction
     customer: CustomerRef
@@ -186,11 +187,6 @@ class Interaction(Fact):
     ivr: IvrSession | None = None
     context: ContactContext | None = None
 
-    @field_validator("occurred_at", "received_at")
-    @classmethod
-    def _millis(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else to_millis(value)
-
 
 class CampaignTarget(Fact):
     """A campaign system asks for a customer to be on its outbound dial list."""
@@ -199,10 +195,5 @@ class CampaignTarget(Fact):
     customer_id: NonEmpty
     phone: str | None = None
     priority: Int32 = 0
-    uploaded_at: AwareDatetime
+    uploaded_at: Millis
     upload_id: NonEmpty
-
-    @field_validator("uploaded_at")
-    @classmethod
-    def _millis(cls, value: datetime) -> datetime:
-        return to_millis(value)

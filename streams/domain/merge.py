@@ -39,7 +39,8 @@ import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from operator import attrgetter
+from typing import Any
 
 from streams.domain.contact_history import MAX_TIMELINE, ContactDays
 from streams.domain.customer import (
@@ -86,7 +87,33 @@ MOMENTS: tuple[tuple[str, Callable[[datetime, datetime], datetime]], ...] = (
 )
 ADDED_COUNTS = ("events_applied", "complaint_count", "abusive_count", "purchase_count")
 
-T = TypeVar("T")
+
+@dataclass(frozen=True)
+class Bounded:
+    """A collection `evolve` bounds to its latest `bound` entries, each known by `identity`
+    (`kind:identity` in the merge record's `added`): kept sorted by `order`, or else in
+    arrival order, two of them interleaved by the moment `at`. The merge record keeps the
+    survivor's entries a merge pushed out in `evicted_<name>`."""
+
+    name: str
+    kind: str
+    identity: Callable[[Any], str]
+    bound: int
+    at: Callable[[Any], Any] | None = None
+    order: Callable[[Any], Any] | None = None
+
+    @property
+    def evicted(self) -> str:
+        return f"evicted_{self.name}"
+
+
+_ORDER = attrgetter("order")
+BOUNDED = (
+    Bounded("offers", "offer", attrgetter("event_id"), MAX_OFFERS, at=attrgetter("presented_at")),
+    Bounded("contexts", "context", attrgetter("token"), MAX_CONTEXTS, at=attrgetter("created_at")),
+    Bounded("complaints", "complaint", attrgetter("complaint_id"), MAX_COMPLAINTS, order=_ORDER),
+    Bounded("timeline", "timeline", attrgetter("event_id"), MAX_TIMELINE, order=_ORDER),
+)
 
 
 @dataclass
@@ -135,42 +162,9 @@ def combine(
         update[name] = getattr(s, name) + getattr(a, name)
     update["contacts"] = _combine_contacts(s, a, ledger)
     update["contact_days"], evicted_days = _combine_days(s, a)
-    update["offers"], evicted_offers = _union_bounded(
-        s.offers,
-        a.offers,
-        lambda o: o.event_id,
-        "offer",
-        MAX_OFFERS,
-        ledger,
-        interleave=lambda o: o.presented_at,
-    )
-    update["contexts"], evicted_contexts = _union_bounded(
-        s.contexts,
-        a.contexts,
-        lambda c: c.token,
-        "context",
-        MAX_CONTEXTS,
-        ledger,
-        interleave=lambda c: c.created_at,
-    )
-    update["complaints"], evicted_complaints = _union_bounded(
-        s.complaints,
-        a.complaints,
-        lambda c: c.complaint_id,
-        "complaint",
-        MAX_COMPLAINTS,
-        ledger,
-        order=lambda c: c.order,
-    )
-    update["timeline"], evicted_timeline = _union_bounded(
-        s.timeline,
-        a.timeline,
-        lambda e: e.event_id,
-        "timeline",
-        MAX_TIMELINE,
-        ledger,
-        order=lambda e: e.order,
-    )
+    evicted: dict[str, Any] = {}
+    for bounded in BOUNDED:
+        update[bounded.name], evicted[bounded.evicted] = _union_bounded(s, a, bounded, ledger)
     known_suppressions = {x.suppression_id for x in s.suppressions}
     theirs = [x for x in a.suppressions if x.suppression_id not in known_suppressions]
     ledger.added.extend(f"suppression:{x.suppression_id}" for x in theirs)
@@ -194,10 +188,7 @@ def combine(
         prior_profile=prior_profile,
         prior_consents=prior_consents,
         prior_targets=prior_targets,
-        evicted_offers=evicted_offers,
-        evicted_contexts=evicted_contexts,
-        evicted_complaints=evicted_complaints,
-        evicted_timeline=evicted_timeline,
+        **evicted,
         evicted_days=evicted_days,
         added_digests=added_digests,
     )
@@ -217,27 +208,22 @@ def _union_identities(
 
 
 def _union_bounded(
-    mine: Sequence[T],
-    theirs: Sequence[T],
-    identity: Callable[[T], str],
-    kind: str,
-    bound: int,
-    ledger: _Ledger,
-    *,
-    interleave: Callable[[T], Any] | None = None,
-    order: Callable[[T], Any] | None = None,
-) -> tuple[tuple[T, ...], tuple[T, ...]]:
+    s: CustomerState, a: CustomerState, bounded: Bounded, ledger: _Ledger
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The union, bounded to the latest `bound`, and the survivor's entries pushed out.
     Collections kept sorted (`order`) stay sorted; those kept in arrival order are
     interleaved by a moment, each side keeping its own order, so taking the absorbed
     entries out again gives the survivor's order back."""
+    mine: Sequence[Any] = getattr(s, bounded.name)
+    theirs: Sequence[Any] = getattr(a, bounded.name)
+    identity, kind, bound = bounded.identity, bounded.kind, bounded.bound
     known = {identity(x) for x in mine}
     new = [x for x in theirs if identity(x) not in known]
-    if order is not None:
-        merged = sorted((*mine, *new), key=order)
+    if bounded.order is not None:
+        merged = sorted((*mine, *new), key=bounded.order)
     else:
-        assert interleave is not None
-        merged = list(heapq.merge(mine, new, key=interleave))
+        assert bounded.at is not None
+        merged = list(heapq.merge(mine, new, key=bounded.at))
     kept, dropped = merged[-bound:], merged[:-bound] if len(merged) > bound else []
     kept_new = {identity(x) for x in kept} - known
     ledger.added.extend(f"{kind}:{identity(x)}" for x in new if identity(x) in kept_new)
@@ -398,30 +384,8 @@ def split(
         update[name] = max(0, getattr(m, name) - getattr(a, name))
     update["contacts"] = _split_contacts(m, a, record, added)
     update["contact_days"] = _split_days(m, a, record)
-    update["offers"] = _without(
-        m.offers, added, "offer", lambda o: o.event_id, record.evicted_offers, MAX_OFFERS
-    )
-    update["contexts"] = _without(
-        m.contexts, added, "context", lambda c: c.token, record.evicted_contexts, MAX_CONTEXTS
-    )
-    update["complaints"] = _without(
-        m.complaints,
-        added,
-        "complaint",
-        lambda c: c.complaint_id,
-        record.evicted_complaints,
-        MAX_COMPLAINTS,
-        order=lambda c: c.order,
-    )
-    update["timeline"] = _without(
-        m.timeline,
-        added,
-        "timeline",
-        lambda e: e.event_id,
-        record.evicted_timeline,
-        MAX_TIMELINE,
-        order=lambda e: e.order,
-    )
+    for bounded in BOUNDED:
+        update[bounded.name] = _without(m, record, added, bounded)
     update["suppressions"] = tuple(
         x for x in m.suppressions if f"suppression:{x.suppression_id}" not in added
     )
@@ -447,21 +411,16 @@ def _restored_moment(
 
 
 def _without(
-    entries: Sequence[T],
-    added: set[str],
-    kind: str,
-    identity: Callable[[T], str],
-    evicted: Sequence[T],
-    bound: int,
-    *,
-    order: Callable[[T], Any] | None = None,
-) -> tuple[T, ...]:
-    kept = [x for x in entries if f"{kind}:{identity(x)}" not in added]
+    m: CustomerState, record: MergeRecord, added: set[str], bounded: Bounded
+) -> tuple[Any, ...]:
+    entries: Sequence[Any] = getattr(m, bounded.name)
+    evicted: Sequence[Any] = getattr(record, bounded.evicted)
+    kept = [x for x in entries if f"{bounded.kind}:{bounded.identity(x)}" not in added]
     # The survivor's entries the merge pushed out were its oldest: they go back in front.
-    restored: list[T] = [*evicted, *kept]
-    if order is not None:
-        restored.sort(key=order)
-    return tuple(restored[-bound:])
+    restored = [*evicted, *kept]
+    if bounded.order is not None:
+        restored.sort(key=bounded.order)
+    return tuple(restored[-bounded.bound :])
 
 
 def _split_contacts(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class Fact(BaseModel):
@@ -81,3 +81,7 @@ def to_millis(moment: datetime) -> datetime:
     # Always the one UTC instance: datetime arithmetic (Avro encoding among it) is much
     # quicker between datetimes that share their tzinfo object.
     return moment.astimezone(UTC).replace(tzinfo=UTC, microsecond=moment.microsecond // 1000 * 1000)
+
+
+# A moment a record keeps: timezone-aware, truncated to the millisecond on validation.
+Millis = Annotated[AwareDatetime, AfterValidator(to_millis)]

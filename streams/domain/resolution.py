@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, field_validator
-
 import streams.domain.merge as merge
 from streams.domain.customer import CustomerState, TargetRecord, new_identities
 from streams.domain.decisions import (
@@ -40,7 +38,7 @@ from streams.domain.links import (
     is_context_identity,
     resolving_identities,
 )
-from streams.domain.model import Channel, Fact, to_millis
+from streams.domain.model import Channel, Fact, Millis, to_millis
 
 POLICY_MERGE = "profile-merge/v1"
 
@@ -85,15 +83,10 @@ class ProfileMerge(Fact):
     reason: str
     linked_by: str | None = None  # the kind of identity that joined them, never its value
     source_event_id: str
-    requested_at: AwareDatetime
+    requested_at: Millis
     absorbed_state: CustomerState | None = None
     forwards: int = 0
     rejection: str | None = None
-
-    @field_validator("requested_at")
-    @classmethod
-    def _millis(cls, value: datetime) -> datetime:
-        return to_millis(value)
 
     @property
     def target_id(self) -> str:
@@ -108,14 +101,9 @@ class ProfileUnmerge(Fact):
     survivor_id: str
     absorbed_id: str
     step: UnmergeStep
-    requested_at: AwareDatetime
+    requested_at: Millis
     reason: str = "api"
     absorbed_state: CustomerState | None = None
-
-    @field_validator("requested_at")
-    @classmethod
-    def _millis(cls, value: datetime) -> datetime:
-        return to_millis(value)
 
     @property
     def target_id(self) -> str:

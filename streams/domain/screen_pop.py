@@ -15,12 +15,8 @@ give one pop each; the desktop recognises the same call by `call_id`.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import AwareDatetime, field_validator
-
 from streams.domain.events import Interaction, NonEmpty
-from streams.domain.model import Channel, Fact, to_millis
+from streams.domain.model import Channel, Fact, Millis
 
 SCREEN_POP_CHANNELS = frozenset({Channel.VOICE, Channel.CHAT})
 
@@ -40,14 +36,9 @@ class ScreenPop(Fact):
     customer_id: NonEmpty
     event_id: NonEmpty
     channel: Channel
-    occurred_at: AwareDatetime
+    occurred_at: Millis
     call_id: str | None = None
     context_token: str | None = None
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _millis(cls, value: datetime) -> datetime:
-        return to_millis(value)
 
 
 def agent_for(event: Interaction) -> str | None:

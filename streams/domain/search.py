@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from streams.domain.errors import FieldError
 from streams.domain.identity import (
     IdentityError,
     normalise_account,
@@ -23,16 +24,8 @@ IDENTITY_KINDS: tuple[str, ...] = ("phone", "email", "account", "device", "socia
 MAX_QUERY = 200
 
 
-class SearchError(ValueError):
+class SearchError(FieldError):
     """A look-up or a search that cannot be answered; `field` names the query parameter."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
-
-    def __reduce__(self) -> tuple[type[SearchError], tuple[str, str]]:
-        return (type(self), (self.field, self.message))
 
 
 def _normaliser(kind: str, default_region: str | None) -> Callable[[str], str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from streams import metrics
 from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry, default_policy
@@ -17,6 +17,8 @@ from streams.wire.serialization import AvroSerializer, SerializationError, ensur
 log = logging.getLogger(__name__)
 
 MAX_CACHED_DEFAULTS = 10_000
+
+RecordT = TypeVar("RecordT")
 
 __all__ = ["DncBook", "NotCaughtUp", "PolicyBook", "dnc_book", "policy_book"]
 
@@ -91,15 +93,20 @@ class _Book(CompactedTopicView):
                 if deadline is not None and loop.time() >= deadline:
                     raise
 
-    def _decode(self, value: bytes) -> object | None:
+    def _decode(self, value: bytes, model: type[RecordT]) -> RecordT | None:
+        """The `model` record in `value`; None, skipped, when it is not one."""
         assert self.serializer is not None, "configure the view first"
         try:
             ensure_within(value, self.max_record_bytes)
-            return self.serializer.decode_model(value)
+            record = self.serializer.decode_model(value)
         except SerializationError as exc:
             # The reasons name fields and types, never the values (identities included).
             self._skip("undecodable record: %s", exc.reason)
             return None
+        if not isinstance(record, model):
+            self._skip("a %s where a %s belongs", type(record).__name__, model.__name__)
+            return None
+        return record
 
     def _skip(self, message: str, *args: object) -> None:
         self.skipped += 1
@@ -140,11 +147,8 @@ class PolicyBook(_Book):
             self.versions.pop(campaign_id, None)
             self._changed(campaign_id)
             return
-        policy = self._decode(value)
+        policy = self._decode(value, CampaignPolicy)
         if policy is None:
-            return
-        if not isinstance(policy, CampaignPolicy):
-            self._skip("a %s where a CampaignPolicy belongs", type(policy).__name__)
             return
         if policy.campaign_id != campaign_id or policy.version is None:
             self._skip("a policy without a version or under another campaign's key")
@@ -205,11 +209,8 @@ class DncBook(_Book):
             self.entries.pop(identity, None)
             self._changed(identity)
             return
-        entry = self._decode(value)
+        entry = self._decode(value, DoNotContactEntry)
         if entry is None:
-            return
-        if not isinstance(entry, DoNotContactEntry):
-            self._skip("a %s where a DoNotContactEntry belongs", type(entry).__name__)
             return
         if entry.key != identity:
             # A tombstone for the key would then leave the entry in place: refuse it.

@@ -3,34 +3,43 @@ contact trace records, IVR sessions, and click-to-chat / click-to-call contexts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from streams.adapters import amazon_connect, ivr, sms_gateway, web_context
+from streams.domain.events import Interaction
 from streams.web.base import ApiView, read_json
 from streams.web.publishing import accepted, publish_events
 
 
+async def _publish_read(
+    view: ApiView, request: Any, read: Callable[..., list[Interaction]], source: str
+) -> Any:
+    """The events `read` makes of the request's JSON, published under `source`: 202."""
+    body = await read_json(request)
+    events = read(body, region=view.hub.settings.default_region, now=datetime.now(UTC))
+    await publish_events(view.hub, events, source)
+    return view.json(accepted(events), status=202)
+
+
 class GenericSmsGateway(ApiView):
     async def post(self, request: Any) -> Any:
-        settings = self.hub.settings
-        body = await read_json(request)
-        events = sms_gateway.messages(body, region=settings.default_region, now=datetime.now(UTC))
-        await publish_events(self.hub, events, "/touchline/webhooks/sms/generic")
-        return self.json(accepted(events), status=202)
+        return await _publish_read(
+            self, request, sms_gateway.messages, "/touchline/webhooks/sms/generic"
+        )
 
 
 class AmazonConnectRecords(ApiView):
     """Connect has no webhook signature: the forwarder authenticates with an API key."""
 
     async def post(self, request: Any) -> Any:
-        settings = self.hub.settings
-        body = await read_json(request)
-        events = amazon_connect.contact_trace_records(
-            body, region=settings.default_region, now=datetime.now(UTC)
+        return await _publish_read(
+            self,
+            request,
+            amazon_connect.contact_trace_records,
+            "/touchline/webhooks/voice/amazon-connect",
         )
-        await publish_events(self.hub, events, "/touchline/webhooks/voice/amazon-connect")
-        return self.json(accepted(events), status=202)
 
 
 class IvrSessions(ApiView):

@@ -17,7 +17,7 @@ from typing import Any
 import fastavro
 import fastavro.schema
 import fastavro.validation
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry
 from streams.domain.contact_holds import ContactRecheck
@@ -25,7 +25,7 @@ from streams.domain.customer import CustomerState
 from streams.domain.decisions import DialListEntry, Suppression
 from streams.domain.events import CampaignTarget, Interaction
 from streams.domain.links import IdentityLink
-from streams.domain.model import Fact, to_millis
+from streams.domain.model import Fact, Millis, to_millis
 from streams.domain.resolution import ProfileMerge, ProfileUnmerge
 from streams.domain.screen_pop import ScreenPop
 
@@ -59,12 +59,7 @@ class DeadLetter(Fact):
     value: bytes | None = None
     error: str
     error_type: str
-    failed_at: AwareDatetime = Field(default_factory=lambda: to_millis(datetime.now(UTC)))
-
-    @field_validator("failed_at")
-    @classmethod
-    def _millis(cls, value: datetime) -> datetime:
-        return to_millis(value)
+    failed_at: Millis = Field(default_factory=lambda: to_millis(datetime.now(UTC)))
 
 
 MODELS: dict[str, type[BaseModel]] = {
