@@ -43,9 +43,9 @@ from streams.domain.campaign_policy import CampaignPolicy, default_policy  # noq
 from streams.domain.contact_holds import PolicyInputs  # noqa: E402
 from streams.domain.customer import DEDUP_WINDOW, CustomerState  # noqa: E402
 from streams.domain.decisions import (  # noqa: E402
-    ContactPolicy,
     DialListEntry,
     DialListRemoval,
+    ReplyRules,
     Suppression,
     process,
 )
@@ -608,12 +608,12 @@ class Expected:
     states: dict[str, CustomerState] = field(default_factory=dict)
 
 
-def decision_inputs(worker: HubWorker) -> tuple[ContactPolicy, PolicyInputs]:
+def decision_inputs(worker: HubWorker) -> tuple[ReplyRules, PolicyInputs]:
     """The policy and contact rules the worker decides by: its settings, the defaults of
     its TOUCHLINE_DEFAULT_POLICY for every campaign, no policy applied, no DNC entry."""
     defaults_file = worker.data_dir / "default-policy.toml"  # written by HubWorker.start
     settings = Settings.from_env({"TOUCHLINE_DEFAULT_POLICY": str(defaults_file)})
-    policy = ContactPolicy(
+    policy = ReplyRules(
         keywords=settings.sms_keywords,
         response_window=settings.response_window,
         abuse_lexicon=settings.abuse_lexicon,
@@ -655,7 +655,7 @@ def facts_by_customer(
 def oracle(
     targets: list[ConsumerRecord],
     interactions: list[ConsumerRecord],
-    policy: ContactPolicy,
+    policy: ReplyRules,
     inputs: PolicyInputs,
 ) -> Expected:
     expected = Expected()

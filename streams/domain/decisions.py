@@ -109,8 +109,10 @@ Decision = Suppression | DialListEntry | DialListRemoval
 
 
 @dataclass(frozen=True)
-class ContactPolicy:
-    """What the decisions depend on besides state: keywords and the response window."""
+class ReplyRules:
+    """How a customer's replies are read, besides their state: the SMS keywords, the
+    window in which a reply answers an offer, and the abuse lexicon. (Not to be confused
+    with a campaign's contact policy, `streams.domain.campaign_policy`.)"""
 
     keywords: SmsKeywords = field(default=DEFAULT_KEYWORDS)
     response_window: timedelta = timedelta(days=7)
@@ -131,7 +133,7 @@ def suppression_id(source_event_id: str, campaign_id: str, reason: SuppressionRe
 def process(
     state: CustomerState,
     fact: Interaction | CampaignTarget,
-    policy: ContactPolicy,
+    policy: ReplyRules,
     now: datetime,
     inputs: PolicyInputs | None = None,
 ) -> Outcome:
@@ -265,7 +267,7 @@ def _audit(
 
 
 def _interpret(
-    state: CustomerState, event: Interaction, policy: ContactPolicy, decided_at: datetime
+    state: CustomerState, event: Interaction, policy: ReplyRules, decided_at: datetime
 ) -> tuple[CustomerState, list[Suppression]]:
     payload = event.payload
     if isinstance(payload, OfferResponse):
@@ -301,7 +303,7 @@ def _interpret_sms_reply(
     state: CustomerState,
     event: Interaction,
     message: Message,
-    policy: ContactPolicy,
+    policy: ReplyRules,
     decided_at: datetime,
 ) -> tuple[CustomerState, list[Suppression]]:
     intent = policy.keywords.classify(message.text)

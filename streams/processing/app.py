@@ -14,7 +14,7 @@ from faust.serializers import codecs
 from faust.types import TableT
 
 from streams.config import Settings
-from streams.domain.decisions import ContactPolicy
+from streams.domain.decisions import ReplyRules
 from streams.domain.resolution import IdentityGuard
 from streams.kafka import faust_internals
 from streams.kafka.supervise import keep_running
@@ -63,7 +63,7 @@ class TouchlineApp(faust.App):
 
     settings: Settings
     serializer: AvroSerializer
-    reply_rules: ContactPolicy
+    reply_rules: ReplyRules
     identity_guard: IdentityGuard
     internal_topics: InternalTopics
     customers: TableT
@@ -113,7 +113,7 @@ def build_app(settings: Settings, *, web: bool = True) -> TouchlineApp:
         if settings.schema_registry_url
         else None
     )
-    app.reply_rules = ContactPolicy(
+    app.reply_rules = ReplyRules(
         keywords=settings.sms_keywords,
         response_window=settings.response_window,
         abuse_lexicon=settings.abuse_lexicon,

@@ -12,7 +12,7 @@ from streams.domain.customer import (
     evolve,
     new_identities,
 )
-from streams.domain.decisions import ContactPolicy, process
+from streams.domain.decisions import ReplyRules, process
 from streams.domain.events import (
     Call,
     ContactAttempt,
@@ -89,7 +89,7 @@ def test_a_status_of_an_unknown_message_changes_no_offer() -> None:
 
 
 def test_a_reply_does_not_answer_an_offer_that_never_arrived() -> None:
-    policy = ContactPolicy()
+    policy = ReplyRules()
     state = fold(offer("SM1", "loan"), status("SM1", "failed"))
     outcome = process(state, sms("SM-in", "YES"), policy, T0 + timedelta(minutes=10))
     assert not any(

@@ -12,10 +12,10 @@ from streams.domain.contact_holds import PolicyInputs, contact_check
 from streams.domain.contact_rules import ContactFacts
 from streams.domain.customer import CustomerState
 from streams.domain.decisions import (
-    ContactPolicy,
     DialListEntry,
     DialListRemoval,
     Outcome,
+    ReplyRules,
     Suppression,
     process,
     recheck,
@@ -35,7 +35,7 @@ from tests.factories import interaction as event
 
 AVRO = AvroSerializer()
 
-EVENTS = ContactPolicy()
+EVENTS = ReplyRules()
 # 10:00 UTC is 13:00 in Istanbul, where +90 numbers live: inside the 08:00-21:00 window.
 DAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CAMPAIGN = "spring-loan"

@@ -29,7 +29,7 @@ from streams.domain.customer import (
     evolve,
     new_identities,
 )
-from streams.domain.decisions import ContactPolicy, Decision, process
+from streams.domain.decisions import Decision, ReplyRules, process
 from streams.domain.events import (
     Call,
     CampaignTarget,
@@ -53,7 +53,7 @@ from streams.wire.state_codec import decode_contact_facts, decode_state, encode_
 from tests.factories import CUSTOMER, PHONE, T0, interaction, target
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-POLICY = ContactPolicy()
+POLICY = ReplyRules()
 SERIALIZER = AvroSerializer()
 
 Fact = Interaction | CampaignTarget

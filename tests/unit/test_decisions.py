@@ -15,10 +15,10 @@ from streams.domain.decisions import (
     POLICY_OFFER_RESPONSE,
     POLICY_OPT_OUT,
     POLICY_SMS_REPLY,
-    ContactPolicy,
     Decision,
     DialListEntry,
     DialListRemoval,
+    ReplyRules,
     Suppression,
     process,
     suppression_id,
@@ -40,7 +40,7 @@ from tests.factories import CUSTOMER, PHONE, T0, sms, target
 from tests.factories import interaction as event
 
 NOW = datetime(2026, 11, 23, 10, 5, 0, 123_456, tzinfo=UTC)
-POLICY = ContactPolicy()
+POLICY = ReplyRules()
 
 
 # -- builders -----------------------------------------------------------------------
@@ -57,7 +57,7 @@ def offer(
 class Customer:
     """One customer's state, stepped through `process` like the agent does."""
 
-    def __init__(self, policy: ContactPolicy = POLICY) -> None:
+    def __init__(self, policy: ReplyRules = POLICY) -> None:
         self.state = CustomerState.new(CUSTOMER)
         self.policy = policy
 
@@ -245,7 +245,7 @@ class TestSmsReplyCorrelation:
         assert suppression.campaign_id == "A"
 
     def test_response_window_is_configurable(self) -> None:
-        customer = Customer(ContactPolicy(response_window=timedelta(hours=1)))
+        customer = Customer(ReplyRules(response_window=timedelta(hours=1)))
         customer.apply_all([target("A", "u"), offer("o", "A", at=T0)])
         assert customer.apply(sms("s", "YES", at=T0 + timedelta(hours=2))) == []
 
@@ -309,7 +309,7 @@ class TestSmsReplyCorrelation:
 
     def test_custom_keywords(self) -> None:
         keywords = SmsKeywords.of(accept=["OUI"], decline=["NON"], opt_out=["ARRET"])
-        customer = Customer(ContactPolicy(keywords=keywords))
+        customer = Customer(ReplyRules(keywords=keywords))
         customer.apply_all([target("A", "u"), offer("o", "A")])
         assert customer.apply(sms("s1", "YES")) == []
         (suppression,) = suppressions(customer.apply(sms("s2", "oui")))
