@@ -835,7 +835,11 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         await produce_all(bootstrap, events)
         app_id = f"bench-{uuid.uuid4().hex[:6]}"
         worker = HubWorker(
-            bootstrap, app_id, data / "worker", env={"TOUCHLINE_PARTITIONS": str(args.partitions)}
+            bootstrap,
+            app_id,
+            data / "worker",
+            # The latency run posts unsigned Twilio replies to this worker.
+            env={"TOUCHLINE_PARTITIONS": str(args.partitions), "TOUCHLINE_INSECURE_WEBHOOKS": "1"},
         )
         worker.start()
         counter = AppliedCounter(worker)

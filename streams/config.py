@@ -6,11 +6,12 @@ import os
 import secrets
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from streams.domain.access import AccessConfigError, ApiKey, parse_api_keys
 from streams.domain.campaign_policy import CampaignPolicy, PolicyError, parse_policy
 from streams.domain.flags import DEFAULT_ABUSE_LEXICON, AbuseLexicon
 from streams.domain.identity import (
@@ -60,18 +61,11 @@ def _region(raw: str | None) -> str | None:
         raise ConfigError(f"TOUCHLINE_DEFAULT_REGION: {exc}") from None
 
 
-def parse_api_keys(raw: str) -> dict[str, str]:
-    """`key:role,key:role` → {key: role}; a key without a role gets `admin`."""
-    keys: dict[str, str] = {}
-    for item in raw.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        key, _, role = item.partition(":")
-        if not key:
-            raise ConfigError("TOUCHLINE_API_KEYS has an entry with an empty key")
-        keys[key] = role or "admin"
-    return keys
+def _api_keys(raw: str) -> tuple[ApiKey, ...]:
+    try:
+        return parse_api_keys(raw)
+    except AccessConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_default_policy(path: str | None) -> CampaignPolicy | None:
@@ -128,6 +122,116 @@ def parse_blocked_identities(raw: str, default_region: str | None) -> frozenset[
     return frozenset(blocked)
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every Kafka client of the hub authenticates and encrypts: the
+    TOUCHLINE_KAFKA_SECURITY_PROTOCOL, _SASL_* and _SSL_* variables
+    (`streams.kafka.connection` turns them into client options). The password is never
+    in a repr."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> KafkaSecurity:
+        """Raises ConfigError naming the variable of a value or combination the clients
+        cannot use."""
+
+        def read(name: str) -> str | None:
+            return (env.get(name) or "").strip() or None
+
+        def file(name: str) -> Path | None:
+            raw = read(name)
+            if raw is None:
+                return None
+            path = Path(raw).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"{name}: no such file: {raw}")
+            return path.resolve()
+
+        protocol = (read("TOUCHLINE_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper()
+        if protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(
+                "TOUCHLINE_KAFKA_SECURITY_PROTOCOL must be one of "
+                f"{', '.join(SECURITY_PROTOCOLS)}, got {protocol!r}"
+            )
+        mechanism = read("TOUCHLINE_KAFKA_SASL_MECHANISM")
+        if mechanism is not None:
+            mechanism = mechanism.upper()
+            if mechanism not in SASL_MECHANISMS:
+                raise ConfigError(
+                    "TOUCHLINE_KAFKA_SASL_MECHANISM must be one of "
+                    f"{', '.join(SASL_MECHANISMS)}, got {mechanism!r}"
+                )
+        # The password is taken as given: spaces may be part of it.
+        password = env.get("TOUCHLINE_KAFKA_SASL_PASSWORD") or None
+        security = cls(
+            protocol=protocol,
+            sasl_mechanism=mechanism,
+            sasl_username=read("TOUCHLINE_KAFKA_SASL_USERNAME"),
+            sasl_password=password,
+            ssl_cafile=file("TOUCHLINE_KAFKA_SSL_CAFILE"),
+            ssl_certfile=file("TOUCHLINE_KAFKA_SSL_CERTFILE"),
+            ssl_keyfile=file("TOUCHLINE_KAFKA_SSL_KEYFILE"),
+        )
+        security._check()
+        if security.sasl and mechanism is None:
+            return replace(security, sasl_mechanism="SCRAM-SHA-512")
+        return security
+
+    def _check(self) -> None:
+        given = f"TOUCHLINE_KAFKA_SECURITY_PROTOCOL is {self.protocol}"
+        if self.sasl:
+            if self.sasl_username is None:
+                raise ConfigError(f"TOUCHLINE_KAFKA_SASL_USERNAME must be set: {given}")
+            if self.sasl_password is None:
+                raise ConfigError(f"TOUCHLINE_KAFKA_SASL_PASSWORD must be set: {given}")
+        else:
+            for name, value in (
+                ("TOUCHLINE_KAFKA_SASL_MECHANISM", self.sasl_mechanism),
+                ("TOUCHLINE_KAFKA_SASL_USERNAME", self.sasl_username),
+                ("TOUCHLINE_KAFKA_SASL_PASSWORD", self.sasl_password),
+            ):
+                if value is not None:
+                    # Credentials that would silently go unused: the protocol was forgotten.
+                    raise ConfigError(
+                        f"{name} is set but {given}: "
+                        "use SASL_SSL (or SASL_PLAINTEXT) to authenticate"
+                    )
+        if not self.tls:
+            for name, path in (
+                ("TOUCHLINE_KAFKA_SSL_CAFILE", self.ssl_cafile),
+                ("TOUCHLINE_KAFKA_SSL_CERTFILE", self.ssl_certfile),
+                ("TOUCHLINE_KAFKA_SSL_KEYFILE", self.ssl_keyfile),
+            ):
+                if path is not None:
+                    raise ConfigError(
+                        f"{name} is set but {given}: use SSL or SASL_SSL to connect with TLS"
+                    )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ConfigError(
+                "TOUCHLINE_KAFKA_SSL_KEYFILE is set without TOUCHLINE_KAFKA_SSL_CERTFILE: "
+                "a client key needs its certificate"
+            )
+
+
 @dataclass(frozen=True)
 class Settings:
     broker: str | None
@@ -138,7 +242,7 @@ class Settings:
     app_id: str
     partitions: int
     default_region: str | None
-    api_keys: Mapping[str, str]
+    api_keys: tuple[ApiKey, ...]
     twilio_auth_token: str | None
     sendgrid_public_key: str | None
     # Makes context tokens of requests that name their event id repeatable across
@@ -152,6 +256,11 @@ class Settings:
     blocked_identities: frozenset[str] = field(default=frozenset(), repr=False)
     abuse_lexicon: AbuseLexicon = field(default=DEFAULT_ABUSE_LEXICON, repr=False)
     default_policy: CampaignPolicy | None = None
+    # Vendor webhooks whose secret is not set accept unsigned requests (local development
+    # only); otherwise they refuse every request.
+    insecure_webhooks: bool = False
+    # How old a vendor's signed timestamp may be (SendGrid's Event Webhook).
+    webhook_tolerance: timedelta = timedelta(minutes=10)
     # A consumed record larger than this is a dead letter, unread.
     max_record_bytes: int = 1_000_000
     # The worker: where its tables live and how it takes part in the consumer group.
@@ -177,6 +286,8 @@ class Settings:
     settle_batch: int = 500
     # Fault injection for tests: records to these topics are never delivered.
     fault_hold_topics: tuple[str, ...] = ()
+    # SASL and TLS of every Kafka client (`streams.kafka.connection`).
+    kafka_security: KafkaSecurity = KafkaSecurity()
 
     @property
     def worker_dir(self) -> Path:
@@ -192,6 +303,7 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             broker=env.get("TOUCHLINE_BROKER") or None,
+            kafka_security=KafkaSecurity.from_env(env),
             kafka_port=_int(env, "TOUCHLINE_KAFKA_PORT", 9092),
             # Loopback by default: exposing the API is a deliberate act.
             web_host=env.get("TOUCHLINE_WEB_HOST", "127.0.0.1"),
@@ -200,7 +312,7 @@ class Settings:
             app_id=env.get("TOUCHLINE_APP_ID", "touchline"),
             partitions=_int(env, "TOUCHLINE_PARTITIONS", 8),
             default_region=_region(env.get("TOUCHLINE_DEFAULT_REGION")),
-            api_keys=parse_api_keys(env.get("TOUCHLINE_API_KEYS", "")),
+            api_keys=_api_keys(env.get("TOUCHLINE_API_KEYS", "")),
             twilio_auth_token=env.get("TOUCHLINE_TWILIO_AUTH_TOKEN") or None,
             sendgrid_public_key=env.get("TOUCHLINE_SENDGRID_PUBLIC_KEY") or None,
             context_secret=(env.get("TOUCHLINE_CONTEXT_SECRET") or "").encode()
@@ -213,6 +325,10 @@ class Settings:
             abuse_lexicon=_abuse_lexicon(env),
             default_policy=load_default_policy(env.get("TOUCHLINE_DEFAULT_POLICY")),
             max_record_bytes=_int(env, "TOUCHLINE_MAX_RECORD_BYTES", 1_000_000),
+            insecure_webhooks=env.get("TOUCHLINE_INSECURE_WEBHOOKS", "") in {"1", "true", "yes"},
+            webhook_tolerance=timedelta(
+                seconds=_int(env, "TOUCHLINE_WEBHOOK_TOLERANCE_SECONDS", 600)
+            ),
             store=env.get("TOUCHLINE_STORE") or "rocksdb://",
             worker_dir_override=Path(env["TOUCHLINE_WORKER_DIR"])
             if env.get("TOUCHLINE_WORKER_DIR")

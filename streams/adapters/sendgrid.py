@@ -38,7 +38,7 @@ from streams.domain.events import (
     Message,
     OptOut,
 )
-from streams.domain.model import Channel, Direction
+from streams.domain.model import Channel, Direction, in_range
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -326,7 +326,8 @@ def _header_date(value: str | None) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    # A date the hub does not take in (year 1900, 9999) is as good as none.
+    return moment.astimezone(UTC) if in_range(moment) else None
 
 
 class _HtmlText(HTMLParser):

@@ -36,6 +36,13 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, **flags)
 
 
+def client_key(settings: Settings) -> str | None:
+    """The key the CLI sends: TOUCHLINE_API_KEY, else the first key of
+    TOUCHLINE_API_KEYS given in clear (a digest cannot be sent)."""
+    given = os.environ.get("TOUCHLINE_API_KEY")
+    return given or next((k.secret for k in settings.api_keys if k.secret), None)
+
+
 def _local_kafka(settings: Settings) -> Any:
     from streams.kafka.local import LocalKafka
 
@@ -160,7 +167,7 @@ def cmd_customer(args: argparse.Namespace) -> int:
     settings = args.settings
     url = args.url or f"http://{settings.web_host}:{settings.web_port}"
     request = urllib.request.Request(f"{url}/v1/customers/{urllib.parse.quote(args.id, safe='')}")
-    key = os.environ.get("TOUCHLINE_API_KEY") or next(iter(settings.api_keys), None)
+    key = client_key(settings)
     if key:
         request.add_header("Authorization", f"Bearer {key}")
     try:
@@ -190,7 +197,7 @@ def _call_hub(
     request = urllib.request.Request(f"{url}{path}", data=body, method=method)
     if content_type:
         request.add_header("Content-Type", content_type)
-    key = os.environ.get("TOUCHLINE_API_KEY") or next(iter(Settings.from_env().api_keys), None)
+    key = client_key(Settings.from_env())
     if key:
         request.add_header("Authorization", f"Bearer {key}")
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -279,7 +286,13 @@ def cmd_policy(args: argparse.Namespace) -> int:
         answer = _call_hub(url, "PUT", path, body, "application/json")
     except urllib.error.URLError as exc:
         return _hub_error(url, exc)
-    print(f"applied policy version {answer['version']} to campaign {answer['campaign_id']}")
+    if answer.get("changed", True):  # an older hub does not say
+        print(f"applied policy version {answer['version']} to campaign {answer['campaign_id']}")
+    else:
+        print(
+            f"policy version {answer['version']} of campaign {answer['campaign_id']} "
+            "unchanged: it is already the current one"
+        )
     return 0
 
 
@@ -474,7 +487,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # ConfigError: a TOUCHLINE_* variable the hub cannot use
         print(f"touchline: {exc}", file=sys.stderr)
         return 2
-    return int(args.func(args))
+    from streams.cli.tail import NoSuchTopic
+    from streams.kafka.connection import KafkaAccessError
+    from streams.kafka.producer import PublishError
+
+    try:
+        return int(args.func(args))
+    except (KafkaAccessError, PublishError, NoSuchTopic) as exc:
+        print(f"touchline: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

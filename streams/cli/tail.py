@@ -10,6 +10,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from streams.config import Settings
+from streams.kafka.admin import partitions_of
+from streams.kafka.connection import KafkaConnection, start_client
 from streams.kafka.producer import serializer_for
 from streams.wire.cloudevents import as_dict
 from streams.wire.serialization import SerializationError
@@ -37,6 +39,10 @@ def render(message: Any, decode: Any) -> dict[str, Any]:
     return line
 
 
+class NoSuchTopic(LookupError):
+    """The topic to tail does not exist."""
+
+
 async def tail(
     topic: str,
     *,
@@ -54,16 +60,19 @@ async def tail(
         model = serializer.decode_model(value)
         return f"touchline.{type(model).__name__}", model.model_dump(mode="json")
 
+    connection = KafkaConnection.of(settings)
+    if not await partitions_of(connection, topic, wait=0):
+        raise NoSuchTopic(f"there is no topic {topic!r} (tail reads topics, never creates them)")
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        **connection.client_options(),
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
     )
-    await consumer.start()
     printed = 0
     try:
+        await start_client(consumer, connection)
         while limit is None or printed < limit:
             batch = await consumer.getmany(timeout_ms=int((idle_timeout or 3600) * 1000))
             if not batch:

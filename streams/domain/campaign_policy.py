@@ -11,6 +11,7 @@ The TOML document read by `touchline policy apply FILE.toml` (the JSON body of
 ```toml
 campaign_id = "spring-loan"
 version = 3                      # required, 1 or more; each new version must be higher
+                                 # (the current version again, unchanged, is a no-op)
 purpose = "marketing"            # "marketing" (default) or "service"
 channels = ["VOICE", "SMS"]      # outbound channels the campaign uses; absent = every one
 product = "personal-loan"        # optional: customers who bought it are not contacted
@@ -76,7 +77,7 @@ from streams.domain.identity import (
     normalise_phone,
     normalise_region,
 )
-from streams.domain.model import Channel, Fact, Int32, Millis
+from streams.domain.model import MOMENT_RANGE, Channel, Fact, Int32, KeptMillis, in_range
 
 __all__ = [
     "MAX_CAP_CONTACTS",
@@ -198,13 +199,23 @@ def default_policy(campaign_id: str) -> CampaignPolicy:
     return CampaignPolicy(campaign_id=campaign_id)
 
 
-def ensure_newer(current: CampaignPolicy | None, proposed: CampaignPolicy) -> None:
-    """Versions only go up: replaying the policy topic must end at the latest one, and a
-    decision's recorded version must name exactly one set of rules."""
+def ensure_newer(current: CampaignPolicy | None, proposed: CampaignPolicy) -> bool:
+    """Whether applying `proposed` over the campaign's `current` policy is a change: True
+    for a version higher than the current one (to publish); False for the current policy
+    itself again, same version and same fields (applying it twice changes nothing, so it
+    is accepted and nothing is published again). Any other version not higher than the
+    current one raises `PolicyError`: versions only go up, since replaying the policy
+    topic must end at the latest one, and a decision's recorded version must name exactly
+    one set of rules."""
     if proposed.version is None:
         raise PolicyError("version", "is required")
-    if current is not None and current.version is not None and proposed.version <= current.version:
+    if current is None or current.version is None:
+        return True
+    if proposed == current:
+        return False
+    if proposed.version <= current.version:
         raise PolicyError("version", f"must be higher than the current version {current.version}")
+    return True
 
 
 # -- policy documents -----------------------------------------------------------------
@@ -288,7 +299,10 @@ class DoNotContactEntry(Fact):
 
     kind: DncKind
     value: str
-    expires_at: Millis | None = None
+    # Held to the range of moments the hub takes in by `dnc_entry`, the way in of every
+    # entry, not here: the compacted topic is read again at every start, entries written
+    # before the range existed included.
+    expires_at: KeptMillis | None = None
     source: Annotated[str, Field(max_length=200)] | None = None
     list_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
@@ -337,6 +351,8 @@ def dnc_entry(
         raise PolicyError(exc.field, exc.message.removeprefix(f"{exc.field} ")) from None
     if expires_at is not None and expires_at.tzinfo is None:
         raise PolicyError("expires_at", "needs a UTC offset, e.g. 2027-01-31T00:00:00Z")
+    if expires_at is not None and not in_range(expires_at):
+        raise PolicyError("expires_at", _EXPIRY_RANGE)
     try:
         return DoNotContactEntry(
             kind="phone" if kind == "phone" else "email",
@@ -347,6 +363,9 @@ def dnc_entry(
         )
     except ValidationError as exc:
         raise _policy_error(exc) from None
+
+
+_EXPIRY_RANGE = f"must be {MOMENT_RANGE} (leave it out: the entry never expires)"
 
 
 @dataclass(frozen=True)
@@ -468,6 +487,8 @@ def parse_expiry(cell: str | None) -> datetime | None:
         pass
     else:
         # "Expires 2027-01-31" on a list means the entry still holds on that day.
+        if day == date.max:  # the day after it is past what a date can be
+            raise PolicyError("expires_at", _EXPIRY_RANGE)
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(cell)

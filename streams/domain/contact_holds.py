@@ -26,7 +26,7 @@ from streams.domain.campaign_policy import (
 from streams.domain.contact_facts import facts_from_state, identity_keys
 from streams.domain.contact_rules import ContactDecision, ContactFacts, check, customer_zone
 from streams.domain.customer import CustomerState, DecisionRecord, PolicyHold
-from streams.domain.model import Channel, Fact, Millis, SuppressionAction, to_millis
+from streams.domain.model import Channel, Fact, KeptMillis, SuppressionAction, to_millis
 
 DIAL_LIST_CHANNEL = Channel.VOICE
 MAX_DECISIONS = 100
@@ -41,7 +41,7 @@ class ContactRecheck(Fact):
     customer-commands topic, so a replay of the log asks at the same moments."""
 
     customer_id: str
-    at: Millis
+    at: KeptMillis
     reason: str  # wake-up, policy or dnc
 
     @property

@@ -49,7 +49,7 @@ from streams.domain.model import (
     Direction,
     Fact,
     Int32,
-    Millis,
+    KeptMillis,
     OfferResponseKind,
     SuppressionReason,
 )
@@ -127,7 +127,7 @@ class Reason(Fact):
     rule: Rule
     code: ReasonCode
     detail: str
-    until: Millis | None = None
+    until: KeptMillis | None = None
 
     @property
     def permanent(self) -> bool:
@@ -142,7 +142,7 @@ class Reason(Fact):
 
 
 class _Moment(Fact):
-    at: Millis
+    at: KeptMillis
 
 
 class ConsentRecord(_Moment):
@@ -183,7 +183,7 @@ class ContactFacts(Fact):
     contact_moments: tuple[ContactMoment, ...] = Field(
         default=(), max_length=MAX_CONTACT_MOMENTS, description="newest last"
     )
-    last_complaint_at: Millis | None = None
+    last_complaint_at: KeptMillis | None = None
     products: tuple[str, ...] = Field(default=(), description="bought; a set, kept sorted")
     dnc_matches: tuple[DoNotContactEntry, ...] = ()
 

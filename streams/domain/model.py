@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 
 class Fact(BaseModel):
@@ -83,5 +84,38 @@ def to_millis(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=UTC, microsecond=moment.microsecond // 1000 * 1000)
 
 
-# A moment a record keeps: timezone-aware, truncated to the millisecond on validation.
-Millis = Annotated[AwareDatetime, AfterValidator(to_millis)]
+# The moments the hub takes in, both ends included. Not before the Unix epoch: Avro's
+# timestamp-millis and the hub's day counts (contact history) start there, and nothing the
+# hub hears about happened earlier. Not after 2100: the hub works out later moments from
+# the ones it takes in (a cooldown of up to 36,600 days, a frequency cap's window, the end
+# of a contact's day), and those must stay far from datetime's year 9999, which a moment
+# of year 9999 overflowed. Every moment the hub works out from one in range, up to about
+# 2200, fits Avro's 64-bit milliseconds and Python's datetime with room to spare.
+EARLIEST_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(2100, 1, 1, tzinfo=UTC)
+MOMENT_RANGE = "from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z"
+
+
+def in_range(moment: datetime) -> bool:
+    """Whether the hub takes `moment` in: from `EARLIEST_MOMENT` to `LATEST_MOMENT`. (An
+    aware comparison: no conversion, so it cannot overflow, at year 1 or 9999 either.)"""
+    return EARLIEST_MOMENT <= moment <= LATEST_MOMENT
+
+
+def within_range(moment: datetime) -> datetime:
+    """`moment` if the hub takes it in (`in_range`), else a validation error that says the
+    range. Checked before `to_millis`, whose conversion to UTC overflows for a moment of
+    year 1 or 9999 with an offset."""
+    if not in_range(moment):
+        raise PydanticCustomError("moment_out_of_range", f"must be {MOMENT_RANGE}")
+    return moment
+
+
+# A moment taken in (an event's, a target upload's): timezone-aware, within the range
+# above, truncated to the millisecond on validation.
+Millis = Annotated[AwareDatetime, AfterValidator(within_range), AfterValidator(to_millis)]
+# A moment the hub worked out or keeps (the end of a hold, when to ask the rules again, a
+# fact read from stored state, a stored do-not-contact entry): truncated like `Millis` but
+# not held to its range, since a cooldown may end after 2100 and what was stored before the
+# range existed must still be read. Never for a field that input fills.
+KeptMillis = Annotated[AwareDatetime, AfterValidator(to_millis)]

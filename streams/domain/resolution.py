@@ -38,7 +38,7 @@ from streams.domain.links import (
     is_context_identity,
     resolving_identities,
 )
-from streams.domain.model import Channel, Fact, Millis, to_millis
+from streams.domain.model import Channel, Fact, KeptMillis, to_millis
 
 POLICY_MERGE = "profile-merge/v1"
 
@@ -83,7 +83,7 @@ class ProfileMerge(Fact):
     reason: str
     linked_by: str | None = None  # the kind of identity that joined them, never its value
     source_event_id: str
-    requested_at: Millis
+    requested_at: KeptMillis
     absorbed_state: CustomerState | None = None
     forwards: int = 0
     rejection: str | None = None
@@ -101,7 +101,7 @@ class ProfileUnmerge(Fact):
     survivor_id: str
     absorbed_id: str
     step: UnmergeStep
-    requested_at: Millis
+    requested_at: KeptMillis
     reason: str = "api"
     absorbed_state: CustomerState | None = None
 

@@ -16,7 +16,7 @@ give one pop each; the desktop recognises the same call by `call_id`.
 from __future__ import annotations
 
 from streams.domain.events import Interaction, NonEmpty
-from streams.domain.model import Channel, Fact, Millis
+from streams.domain.model import Channel, Fact, KeptMillis
 
 SCREEN_POP_CHANNELS = frozenset({Channel.VOICE, Channel.CHAT})
 
@@ -36,7 +36,7 @@ class ScreenPop(Fact):
     customer_id: NonEmpty
     event_id: NonEmpty
     channel: Channel
-    occurred_at: Millis
+    occurred_at: KeptMillis
     call_id: str | None = None
     context_token: str | None = None
 

@@ -12,6 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.kafka.admin import partitions_of
+from streams.kafka.connection import KafkaConnection, start_client
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class CompactedTopicView(abc.ABC):
     hands every record to `apply`; `catch_up` waits until what was on the topic when it
     was called has been applied."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: KafkaConnection | str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self._consumer: AIOKafkaConsumer | None = None
@@ -39,13 +40,14 @@ class CompactedTopicView(abc.ABC):
         """Take one record (value None: a tombstone). Must not raise on bad data."""
 
     async def run(self) -> None:
+        connection = KafkaConnection.of(self.bootstrap)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+            **connection.client_options(), enable_auto_commit=False, group_id=None
         )
-        await consumer.start()
+        await start_client(consumer, connection)
         self._consumer = consumer
         try:
-            partitions = await partitions_of(self.bootstrap, self.topic)
+            partitions = await partitions_of(connection, self.topic)
             self._partitions = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(self._partitions)
             await consumer.seek_to_beginning(*self._partitions)

@@ -9,6 +9,8 @@ import contextlib
 import fcntl
 import io
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -105,6 +107,29 @@ class Listener:
         return f"{self.name}://127.0.0.1:{self.advertised_port or self.port}"
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL listener on loopback for clients: SCRAM-SHA-512 for the user
+    `username`, created when the storage is formatted, and TLS with a broker certificate
+    (for 127.0.0.1 and localhost) signed by a CA made with `keytool` at the first start
+    (`LocalKafka.ca_file`, PEM, is what clients trust). The controller and inter-broker
+    listeners stay PLAINTEXT on loopback."""
+
+    port: int
+    username: str = "touchline"
+    password: str = field(default="touchline-secret", repr=False)
+
+    def __post_init__(self) -> None:
+        # Written into `--add-scram 'SCRAM-SHA-512=[name=...,password=...]'`: keep it plain.
+        for what, value in (("username", self.username), ("password", self.password)):
+            if not re.fullmatch(r"[A-Za-z0-9._@-]+", value):
+                raise ValueError(f"SaslSslListener {what}: letters, digits and ._@- only")
+
+    @property
+    def bound(self) -> str:
+        return f"SASL_SSL://127.0.0.1:{self.port}"
+
+
 @dataclass
 class LocalKafka:
     """A single-node KRaft broker whose files live under ``data_dir/kafka/``.
@@ -116,6 +141,9 @@ class LocalKafka:
     ``extra_properties`` overrides the generated broker settings (None removes one); with
     ``controller.quorum.voters`` among them the node joins a static multi-node quorum
     (same ``cluster.id`` file in each node's ``kafka/``, started together).
+    ``sasl_ssl`` adds a SASL_SSL listener (SCRAM-SHA-512 over TLS) for clients:
+    ``secure_bootstrap`` is its address and ``ca_file`` the CA its certificate is
+    signed by.
     """
 
     data_dir: Path
@@ -124,6 +152,7 @@ class LocalKafka:
     heap: str = "1g"
     extra_listeners: tuple[Listener, ...] = ()
     extra_properties: Mapping[str, str | None] = field(default_factory=dict)
+    sasl_ssl: SaslSslListener | None = None
     _proc: subprocess.Popen[bytes] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -140,8 +169,25 @@ class LocalKafka:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def secure_bootstrap(self) -> str:
+        """The SASL_SSL listener's address (needs `sasl_ssl`)."""
+        if self.sasl_ssl is None:
+            raise LocalKafkaError("this broker has no SASL_SSL listener")
+        return f"127.0.0.1:{self.sasl_ssl.port}"
+
+    @property
     def kafka_dir(self) -> Path:
         return self.data_dir / "kafka"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The CA, the broker's keystore and their password (`sasl_ssl`)."""
+        return self.kafka_dir / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM certificate of the CA that signed the broker's (`sasl_ssl`)."""
+        return self.tls_dir / "ca.pem"
 
     @property
     def log_dir(self) -> Path:
@@ -179,13 +225,18 @@ class LocalKafka:
                 self._wait_ready(pid, timeout)
                 return
             self._pid_file.unlink(missing_ok=True)
-            for port in (self.port, self._cport, *(x.port for x in self.extra_listeners)):
+            ports = [self.port, self._cport, *(x.port for x in self.extra_listeners)]
+            if self.sasl_ssl is not None:
+                ports.append(self.sasl_ssl.port)
+            for port in ports:
                 if not _port_free(port):
                     raise LocalKafkaError(
                         f"port {port} on 127.0.0.1 is already in use by another process; "
                         f"stop it or start the local broker on other ports"
                     )
             jars = ensure_jars()
+            if self.sasl_ssl is not None:
+                self._make_keystores()
             self._write_properties()
             self._format_storage(jars)
             pid = self._spawn(jars)
@@ -218,6 +269,7 @@ class LocalKafka:
             "running": pid is not None,
             "pid": pid,
             "bootstrap": self.bootstrap,
+            **({"secure_bootstrap": self.secure_bootstrap} if self.sasl_ssl else {}),
             "data_dir": str(self.data_dir),
             "kafka_version": KAFKA_VERSION,
         }
@@ -238,6 +290,7 @@ class LocalKafka:
 
     def _write_properties(self) -> None:
         extra = self.extra_listeners
+        secure = [self.sasl_ssl.bound] if self.sasl_ssl is not None else []
         props: dict[str, str | None] = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -245,14 +298,16 @@ class LocalKafka:
             "listeners": ",".join(
                 [f"PLAINTEXT://127.0.0.1:{self.port}", f"CONTROLLER://127.0.0.1:{self._cport}"]
                 + [x.bound for x in extra]
+                + secure
             ),
             "advertised.listeners": ",".join(
-                [f"PLAINTEXT://127.0.0.1:{self.port}"] + [x.advertised for x in extra]
+                [f"PLAINTEXT://127.0.0.1:{self.port}"] + [x.advertised for x in extra] + secure
             ),
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": ",".join(
                 ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
                 + [f"{x.name}:PLAINTEXT" for x in extra]
+                + (["SASL_SSL:SASL_SSL"] if secure else [])
             ),
             "log.dirs": str(self.log_dir),
             "num.partitions": "8",
@@ -264,11 +319,76 @@ class LocalKafka:
             # Single consumer groups in dev and tests should not wait 3s before their first poll.
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.sasl_ssl is not None:
+            props.update(self._sasl_ssl_properties())
         props.update(self.extra_properties)
         text = "".join(f"{key}={value}\n" for key, value in props.items() if value is not None)
         self._properties_file.write_text(
             "# Generated by touchline; edits are overwritten.\n" + text
         )
+
+    def _sasl_ssl_properties(self) -> dict[str, str | None]:
+        prefix = "listener.name.sasl_ssl."
+        password = self._store_password()
+        return {
+            # Brokers and the controller keep talking PLAINTEXT on loopback.
+            "inter.broker.listener.name": "PLAINTEXT",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            prefix + "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            prefix + "scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            prefix + "ssl.keystore.type": "PKCS12",
+            prefix + "ssl.keystore.location": str(self.tls_dir / "broker.p12"),
+            prefix + "ssl.keystore.password": password,
+            prefix + "ssl.key.password": password,
+            prefix + "ssl.client.auth": "none",
+        }
+
+    def _store_password(self) -> str:
+        path = self.tls_dir / "store.password"
+        if not path.exists():
+            self.tls_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(16))
+        return path.read_text().strip()
+
+    def _make_keystores(self) -> None:
+        """A CA and the broker's PKCS12 keystore, signed by it, made once with keytool;
+        the CA's certificate as PEM (`ca_file`) for the clients."""
+        tls = self.tls_dir
+        broker_store = tls / "broker.p12"
+        if broker_store.exists() and self.ca_file.exists():
+            return
+        keytool = _require_tool("keytool")
+        password = self._store_password()
+        for stale in ("ca.p12", "broker.p12", "broker.csr", "broker.pem", "ca.pem"):
+            (tls / stale).unlink(missing_ok=True)
+        ca = ["-keystore", str(tls / "ca.p12"), "-storetype", "PKCS12", "-storepass", password]
+        broker = ["-keystore", str(broker_store), "-storetype", "PKCS12", "-storepass", password]
+        san = "SAN=ip:127.0.0.1,dns:localhost"
+        new_key = ["-genkeypair", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650"]
+        steps = [
+            [*new_key, "-alias", "ca", "-dname", "CN=Touchline local CA", *ca,
+             "-ext", "bc:c", "-ext", "ku:c=keyCertSign,cRLSign"],
+            ["-exportcert", "-rfc", "-alias", "ca", "-file", str(self.ca_file), *ca],
+            [*new_key, "-alias", "broker", "-dname", "CN=localhost", "-ext", san, *broker],
+            ["-certreq", "-alias", "broker", "-file", str(tls / "broker.csr"), *broker],
+            ["-gencert", "-rfc", "-alias", "ca", "-infile", str(tls / "broker.csr"),
+             "-outfile", str(tls / "broker.pem"), "-validity", "3650", "-ext", san, *ca],
+            ["-importcert", "-noprompt", "-alias", "ca", "-file", str(self.ca_file), *broker],
+            ["-importcert", "-alias", "broker", "-file", str(tls / "broker.pem"), *broker],
+        ]  # fmt: skip
+        for step in steps:
+            result = subprocess.run(
+                [keytool, *step], capture_output=True, text=True, check=False, timeout=120
+            )
+            if result.returncode != 0:
+                broker_store.unlink(missing_ok=True)
+                raise LocalKafkaError(
+                    f"keytool {step[0]} failed (exit {result.returncode}):\n"
+                    f"{_tail_text(result.stdout + result.stderr)}"
+                )
 
     def _cluster_id(self) -> str:
         # Persisted so a wiped log dir can be re-formatted under the same identity.
@@ -300,6 +420,10 @@ class LocalKafka:
             "-c",
             str(self._properties_file),
         ]
+        if self.sasl_ssl is not None:
+            user = self.sasl_ssl
+            scram = f"SCRAM-SHA-512=[name={user.username},password={user.password}]"
+            cmd += ["--add-scram", scram]
         result = subprocess.run(
             cmd, cwd=self.kafka_dir, capture_output=True, text=True, check=False, timeout=120
         )
@@ -353,7 +477,8 @@ class LocalKafka:
                 raise LocalKafkaError(
                     f"Kafka broker (pid {pid}) exited during startup.\n{self._log_tail()}"
                 )
-            if _port_open(self.port) and _run_sync(_metadata_ok(self.bootstrap)):
+            secure_up = self.sasl_ssl is None or _port_open(self.sasl_ssl.port)
+            if _port_open(self.port) and secure_up and _run_sync(_metadata_ok(self.bootstrap)):
                 return
             if time.monotonic() >= deadline:
                 raise LocalKafkaError(

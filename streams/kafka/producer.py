@@ -24,6 +24,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from streams.adapters.native import parse_interaction, parse_target
 from streams.config import Settings
 from streams.domain.events import CampaignTarget, Interaction
+from streams.kafka.connection import KafkaAccessError, KafkaConnection, start_client
 from streams.wire import outgoing
 from streams.wire.serialization import AvroSerializer, SchemaRegistry
 
@@ -50,6 +51,10 @@ class TouchlineProducer:
     async with TouchlineProducer() as touchline:          # TOUCHLINE_BROKER or local Kafka
         event_id = await touchline.send({...interaction JSON...})
     ```
+
+    The broker's SASL and TLS settings are the settings' (TOUCHLINE_KAFKA_*), also with
+    `bootstrap_servers` given. Credentials or TLS the broker refuses are a PublishError
+    at `start`, at once.
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class TouchlineProducer:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.bootstrap_servers = bootstrap_servers or self.settings.bootstrap_servers
+        self.connection = KafkaConnection(self.bootstrap_servers, self.settings.kafka_security)
         self.source = source
         self.retries = retries
         self.backoff = backoff
@@ -76,15 +82,15 @@ class TouchlineProducer:
     async def start(self) -> None:
         # Idempotent: a retry after a lost acknowledgement is not written twice.
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
+            **self.connection.client_options(),
             enable_idempotence=True,
             acks="all",
             linger_ms=self.linger_ms,
             max_batch_size=1_000_000,  # one record batch per partition per send_many
         )
         try:
-            await self._producer.start()
-        except KafkaError as exc:
+            await start_client(self._producer, self.connection)
+        except (KafkaError, KafkaAccessError) as exc:
             await self._producer.stop()
             self._producer = None
             raise PublishError(f"cannot reach Kafka at {self.bootstrap_servers}: {exc}") from exc

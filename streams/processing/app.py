@@ -17,6 +17,7 @@ from streams.config import Settings
 from streams.domain.decisions import ReplyRules
 from streams.domain.resolution import IdentityGuard
 from streams.kafka import faust_internals
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.supervise import keep_running
 from streams.views.policy_books import DncBook, PolicyBook
 from streams.wire.serialization import AvroSerializer, SchemaRegistry
@@ -84,7 +85,7 @@ def build_app(settings: Settings, *, web: bool = True) -> TouchlineApp:
 
     app = TouchlineApp(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
+        **KafkaConnection.of(settings).faust_options(),  # broker, broker_credentials
         store=settings.store,
         datadir=str(settings.worker_dir),
         topic_partitions=settings.partitions,
@@ -151,11 +152,12 @@ def _add_books(app: TouchlineApp) -> None:
     """The campaign policies and the DNC lists, which every worker keeps whole: the
     contact rules read them for every decision."""
     settings = app.settings
+    connection = KafkaConnection.of(settings)
     app.policy_book = PolicyBook()
-    app.policy_book.configure(settings.bootstrap_servers, app.serializer, settings.max_record_bytes)
+    app.policy_book.configure(connection, app.serializer, settings.max_record_bytes)
     app.policy_book.defaults = settings.default_policy
     app.dnc_book = DncBook()
-    app.dnc_book.configure(settings.bootstrap_servers, app.serializer, settings.max_record_bytes)
+    app.dnc_book.configure(connection, app.serializer, settings.max_record_bytes)
     for book in (app.policy_book, app.dnc_book):
         app.task(_keeper(book.run, book.topic))
 

@@ -10,13 +10,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faust.types import TP
 
+from streams.kafka.connection import KafkaConnection
+
 log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
 
 
 async def resume_offsets(
-    bootstrap: str,
+    bootstrap: KafkaConnection | str,
     group: str,
     assigned: Callable[[], set[Partition]],
     earliest: Callable[..., Awaitable[Mapping[TP, int]]],
@@ -42,10 +44,11 @@ async def resume_offsets(
     return offsets
 
 
-async def committed_offsets(bootstrap: str, group: str) -> dict[Partition, int]:
+async def committed_offsets(bootstrap: KafkaConnection | str, group: str) -> dict[Partition, int]:
     """The group's committed offsets, asked of the broker until it answers."""
+    connection = KafkaConnection.of(bootstrap)
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**connection.client_options())
         try:
             await asyncio.wait_for(admin.start(), 10.0)
             offsets = await asyncio.wait_for(admin.list_consumer_group_offsets(group), 10.0)

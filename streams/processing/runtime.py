@@ -21,6 +21,7 @@ from faust.types import TP, EventT
 from streams import metrics
 from streams.domain.contact_holds import PolicyInputs
 from streams.kafka import faust_internals
+from streams.kafka.connection import KafkaConnection
 from streams.processing import group_offsets
 from streams.processing.customer_cache import CustomerLocks, StateCache
 from streams.processing.outbox import Outbox
@@ -263,7 +264,7 @@ class Processing:
 
     async def _committed_offsets(self) -> dict[tuple[str, int], int]:
         return await group_offsets.resume_offsets(
-            self.settings.bootstrap_servers,
+            KafkaConnection.of(self.settings),
             self.settings.app_id,
             self._assigned_inputs,
             self.app.consumer.earliest_offsets,

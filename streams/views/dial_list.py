@@ -7,6 +7,7 @@ import logging
 
 from streams.domain.decisions import DialListEntry
 from streams.kafka.compacted_topic import CompactedTopicView, NotCaughtUp
+from streams.kafka.connection import KafkaConnection
 from streams.wire import topics
 from streams.wire.serialization import AvroSerializer, SerializationError
 
@@ -16,7 +17,7 @@ __all__ = ["DialListView", "NotCaughtUp"]
 
 
 class DialListView(CompactedTopicView):
-    def __init__(self, bootstrap: str, serializer: AvroSerializer) -> None:
+    def __init__(self, bootstrap: KafkaConnection | str, serializer: AvroSerializer) -> None:
         super().__init__(bootstrap, topics.DIAL_LIST)
         self.serializer = serializer
         self.lists: dict[str, dict[str, DialListEntry]] = {}

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from streams import metrics
 from streams.domain.campaign_policy import CampaignPolicy, DoNotContactEntry, default_policy
 from streams.kafka.compacted_topic import CompactedTopicView, NotCaughtUp
+from streams.kafka.connection import KafkaConnection
 from streams.wire import topics
 from streams.wire.serialization import AvroSerializer, SerializationError, ensure_within
 
@@ -51,7 +52,10 @@ class _Book(CompactedTopicView):
                 listener(key)
 
     def configure(
-        self, bootstrap: str, serializer: AvroSerializer, max_record_bytes: int = 1_000_000
+        self,
+        bootstrap: KafkaConnection | str,
+        serializer: AvroSerializer,
+        max_record_bytes: int = 1_000_000,
     ) -> None:
         """Where to read from and how to decode: set once, before `run`."""
         self.bootstrap = bootstrap

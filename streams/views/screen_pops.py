@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterator
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.domain.screen_pop import ScreenPop
+from streams.kafka.connection import KafkaConnection, start_client
 from streams.wire.serialization import AvroSerializer, SerializationError
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class ScreenPopReader:
 
     def __init__(
         self,
-        bootstrap: str,
+        bootstrap: KafkaConnection | str,
         topic: str,
         serializer: AvroSerializer,
         fanout: ScreenPopFanout,
@@ -147,12 +148,13 @@ class ScreenPopReader:
             self.fanout.publish(pop)
 
     async def run(self) -> None:
+        connection = KafkaConnection.of(self.bootstrap)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **connection.client_options(),
             enable_auto_commit=False,
             group_id=None,
         )
-        await consumer.start()
+        await start_client(consumer, connection)
         try:
             partitions: Collection[int] = ()
             while not partitions:

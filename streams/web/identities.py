@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from faust.web.exceptions import ServiceUnavailable
+
 from streams.adapters.native import InputError
 from streams.domain.name_index import Summary, query_tokens, search
 from streams.domain.resolution import (
@@ -23,7 +25,7 @@ from streams.domain.resolution import (
 )
 from streams.domain.search import SearchError, identity_in, query_identities, search_text
 from streams.web.base import ApiView, read_json
-from streams.web.owners import on_owner, owner_json
+from streams.web.owners import on_owner, owner, owner_json
 from streams.web.publishing import publish_records
 from streams.wire import outgoing
 
@@ -165,43 +167,92 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _is_known(view: ApiView, customer_id: str, request: Any) -> bool:
+    """Whether the hub has a state for `customer_id` (one it has seen, merged away or
+    not): read here when this worker owns the key, else asked of its owner through the
+    customer view (200 or 404); 503 when the owner cannot say."""
+    app, reads = view.hub, view.parts.reads
+    if reads.is_this_worker(await owner(app, app.customers, customer_id)):
+        return reads.customer_state(customer_id) is not None
+    status, _ = await owner_json(
+        app, app.customers, customer_id, f"/v1/customers/{_quote(customer_id)}", request
+    )
+    if status not in (200, 404):
+        raise ServiceUnavailable()
+    return status == 200
+
+
+async def _unknown_customer(
+    view: ApiView, survivor_id: str, absorbed_id: str, request: Any
+) -> Any | None:
+    """The 404 naming the customer of a merge or unmerge the hub has never seen (the
+    survivor first), or None when it knows both: a command about an unknown customer
+    could only do nothing. Runs on the survivor's owner, so its state is read here."""
+    for field, customer_id in (("customer_id", survivor_id), ("absorbed_id", absorbed_id)):
+        if not await _is_known(view, customer_id, request):
+            return view.json(
+                {"error": f"no customer {customer_id}", "field": field, "customer_id": customer_id},
+                status=404,
+            )
+    return None
+
+
 class MergeRequest(ApiView):
-    """An operator joins two profiles of one person: `absorbed_id` folds into this one."""
+    """An operator joins two profiles of one person: `absorbed_id` folds into this one.
+    Answered on the worker that owns this customer (forwarded there with its body); 404
+    when either customer is unknown."""
 
     async def post(self, request: Any, customer_id: str) -> Any:
+        body = await request.read()
         absorbed_id = await _absorbed_id(request, customer_id)
-        merge_id = str(uuid.uuid4())
-        command = ProfileMerge(
-            merge_id=merge_id,
-            survivor_id=customer_id,
-            absorbed_id=absorbed_id,
-            step=MergeStep.REQUESTED,
-            reason="api",
-            source_event_id=merge_id,
-            requested_at=_now(),
-        )
-        await publish_records(self.hub, [_command_record(self.hub, command)])
-        return self.json(
-            {"merge_id": merge_id, "survivor_id": customer_id, "absorbed_id": absorbed_id},
-            status=202,
-        )
+
+        async def merge() -> Any:
+            unknown = await _unknown_customer(self, customer_id, absorbed_id, request)
+            if unknown is not None:
+                return unknown
+            merge_id = str(uuid.uuid4())
+            command = ProfileMerge(
+                merge_id=merge_id,
+                survivor_id=customer_id,
+                absorbed_id=absorbed_id,
+                step=MergeStep.REQUESTED,
+                reason="api",
+                source_event_id=merge_id,
+                requested_at=_now(),
+            )
+            await publish_records(self.hub, [_command_record(self.hub, command)])
+            return self.json(
+                {"merge_id": merge_id, "survivor_id": customer_id, "absorbed_id": absorbed_id},
+                status=202,
+            )
+
+        return await on_owner(self, self.hub.customers, customer_id, request, merge, body=body)
 
 
 class UnmergeRequest(ApiView):
-    """Undo the merge of `absorbed_id` into this profile."""
+    """Undo the merge of `absorbed_id` into this profile. Answered on the worker that owns
+    this customer (forwarded there with its body); 404 when either customer is unknown."""
 
     async def post(self, request: Any, customer_id: str) -> Any:
+        body = await request.read()
         absorbed_id = await _absorbed_id(request, customer_id)
-        unmerge_id = str(uuid.uuid4())
-        command = ProfileUnmerge(
-            unmerge_id=unmerge_id,
-            survivor_id=customer_id,
-            absorbed_id=absorbed_id,
-            step=UnmergeStep.REQUESTED,
-            requested_at=_now(),
-        )
-        await publish_records(self.hub, [_command_record(self.hub, command)])
-        return self.json(
-            {"unmerge_id": unmerge_id, "survivor_id": customer_id, "absorbed_id": absorbed_id},
-            status=202,
-        )
+
+        async def unmerge() -> Any:
+            unknown = await _unknown_customer(self, customer_id, absorbed_id, request)
+            if unknown is not None:
+                return unknown
+            unmerge_id = str(uuid.uuid4())
+            command = ProfileUnmerge(
+                unmerge_id=unmerge_id,
+                survivor_id=customer_id,
+                absorbed_id=absorbed_id,
+                step=UnmergeStep.REQUESTED,
+                requested_at=_now(),
+            )
+            await publish_records(self.hub, [_command_record(self.hub, command)])
+            return self.json(
+                {"unmerge_id": unmerge_id, "survivor_id": customer_id, "absorbed_id": absorbed_id},
+                status=202,
+            )
+
+        return await on_owner(self, self.hub.customers, customer_id, request, unmerge, body=body)

@@ -38,8 +38,11 @@ def _input_error(exc: PolicyError) -> InputError:
 
 class CampaignPolicyView(ApiView):
     async def put(self, request: Any, campaign_id: str) -> Any:
-        """Apply a new version of the campaign's policy: 202, or 409 when its version is
-        not higher than the latest one on the policy topic (`ensure_newer`).
+        """Apply a new version of the campaign's policy: 202 `{"campaign_id", "version",
+        "changed": true}`; the same answer with `"changed": false`, and nothing published,
+        when the body is the latest policy itself again (same version, same fields); 409
+        when its version is otherwise not higher than the latest one on the policy topic
+        (`ensure_newer`).
 
         The version check and the write must not interleave with another write for the
         same campaign, or two requests could both pass the check against the same latest
@@ -70,7 +73,7 @@ class CampaignPolicyView(ApiView):
                     return _unavailable(self, exc)
                 current = policy_book.applied(campaign_id)
                 try:
-                    ensure_newer(current, proposed)
+                    changed = ensure_newer(current, proposed)
                 except PolicyError as exc:
                     return self.json(
                         {
@@ -80,12 +83,16 @@ class CampaignPolicyView(ApiView):
                         },
                         status=409,
                     )
-                record = outgoing.campaign_policy(app.serializer, proposed, SOURCE)
-                try:
-                    await publish_records(app, [record])
-                except PublishError as exc:
-                    return _unavailable(self, exc)
-            return self.json({"campaign_id": campaign_id, "version": proposed.version}, status=202)
+                if changed:
+                    record = outgoing.campaign_policy(app.serializer, proposed, SOURCE)
+                    try:
+                        await publish_records(app, [record])
+                    except PublishError as exc:
+                        return _unavailable(self, exc)
+            return self.json(
+                {"campaign_id": campaign_id, "version": proposed.version, "changed": changed},
+                status=202,
+            )
 
         return await on_owner(self, app.customers, campaign_id, request, write, body=body)
 

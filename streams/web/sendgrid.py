@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from streams.adapters import sendgrid
 from streams.config import ConfigError, Settings
-from streams.web.base import ApiView
+from streams.web.base import ApiView, unconfigured_webhook
 from streams.web.publishing import publish_events
 
 log = logging.getLogger(__name__)
@@ -42,20 +42,27 @@ def event_webhook_key(settings: Settings) -> EllipticCurvePublicKey | None:
 
 
 class SendGridEventWebhook(ApiView):
-    requires_auth = False  # SendGrid authenticates by signature, not by our API keys
-
     async def post(self, request: Any) -> Any:
         body = await request.read()
         public_key = self.parts.sendgrid_key
-        if public_key is not None and not sendgrid.verify_signature(
+        if public_key is None:
+            refused = unconfigured_webhook(self, "TOUCHLINE_SENDGRID_PUBLIC_KEY")
+            if refused is not None:
+                return refused
+        elif not sendgrid.verify_signature(
             public_key,
             request.headers.get(sendgrid.SIGNATURE_HEADER, ""),
             request.headers.get(sendgrid.TIMESTAMP_HEADER, ""),
             body,
+            tolerance=self.hub.settings.webhook_tolerance,
         ):
             log.warning("rejected a SendGrid event webhook: missing, invalid or old signature")
             return self.json(
-                {"error": f"invalid or expired {sendgrid.SIGNATURE_HEADER}"}, status=403
+                {
+                    "error": f"invalid or expired {sendgrid.SIGNATURE_HEADER}",
+                    "code": "bad_signature",
+                },
+                status=403,
             )
         events = sendgrid.events(json.loads(body), now=datetime.now(UTC))
         if events:

@@ -1,7 +1,9 @@
 """Twilio webhooks: inbound SMS, SMS status callbacks and Voice status callbacks.
 
-All three check `X-Twilio-Signature` when TOUCHLINE_TWILIO_AUTH_TOKEN is set (403 when it
-does not match) and publish through the adapter producer before answering.
+All three check `X-Twilio-Signature` with TOUCHLINE_TWILIO_AUTH_TOKEN (403 when it does
+not match) and publish through the adapter producer before answering. Without the token
+they refuse every request, unless TOUCHLINE_INSECURE_WEBHOOKS=1. (Twilio signs no
+timestamp, so there is no age to check.)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from streams.adapters import twilio
 from streams.domain.events import Interaction
-from streams.web.base import ApiView
+from streams.web.base import ApiView, unconfigured_webhook
 from streams.web.publishing import publish_events
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,6 @@ Adapter = Callable[..., Interaction]
 
 
 class TwilioWebhook(ApiView):
-    requires_auth = False  # vendors authenticate by signature, not by our API keys
     adapter: Adapter
     source: str
 
@@ -34,7 +35,11 @@ class TwilioWebhook(ApiView):
         params = [(str(k), str(v)) for k, v in form.items()]
         settings = self.hub.settings
         token = settings.twilio_auth_token
-        if token:
+        if not token:
+            refused = unconfigured_webhook(self, "TOUCHLINE_TWILIO_AUTH_TOKEN")
+            if refused is not None:
+                return refused
+        else:
             url = (
                 (settings.public_url + request.path_qs) if settings.public_url else str(request.url)
             )
@@ -42,7 +47,9 @@ class TwilioWebhook(ApiView):
             given = request.headers.get("X-Twilio-Signature", "")
             if not hmac.compare_digest(expected.encode(), given.encode()):
                 log.warning("rejected a Twilio webhook with a missing or invalid signature")
-                return self.json({"error": "invalid X-Twilio-Signature"}, status=403)
+                return self.json(
+                    {"error": "invalid X-Twilio-Signature", "code": "bad_signature"}, status=403
+                )
         # Parameters a dialler put on the callback URL (signed with it) count as fields.
         fields: Mapping[str, str] = {**dict(request.query), **dict(params)}
         event = type(self).adapter(fields, region=settings.default_region, now=datetime.now(UTC))

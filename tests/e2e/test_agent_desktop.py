@@ -20,7 +20,9 @@ from tests.hub import REPO, Api, HubWorker, eventually
 
 pytestmark = pytest.mark.kafka
 
-API_KEY = "desk-test-key"
+API_KEY = "desk-test-key"  # the agent's, typed into the page
+# The telephony and CRM systems that publish the calls and interactions.
+PUBLISHER_KEY = "publisher-key"
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright's defaults plus what a closed network and a root user need: without the
 # background-networking flags Chromium keeps trying hosts it cannot reach.
@@ -59,7 +61,7 @@ async def hub(
         topics_ready,
         f"desk-{suffix:06x}",
         tmp_path_factory.mktemp("desk"),
-        env={"TOUCHLINE_API_KEYS": f"{API_KEY}:agent,other-key:admin"},
+        env={"TOUCHLINE_API_KEYS": f"{API_KEY}:agent,{PUBLISHER_KEY}:operator"},
     )
     await asyncio.to_thread(worker.start)
     try:
@@ -95,7 +97,7 @@ async def browser() -> AsyncIterator[Any]:
 
 @pytest.fixture
 def api(http: aiohttp.ClientSession, hub: HubWorker) -> Api:
-    return Api(http, hub.url, API_KEY)
+    return Api(http, hub.url, PUBLISHER_KEY)
 
 
 def _now() -> str:
@@ -105,7 +107,7 @@ def _now() -> str:
 @pytest.fixture(scope="module")
 async def customer(hub: HubWorker, http: aiohttp.ClientSession) -> dict[str, Any]:
     """A customer with a name, a purchase and a complaint, folded into the hub's state."""
-    api = Api(http, hub.url, API_KEY)
+    api = Api(http, hub.url, PUBLISHER_KEY)
     suffix = random.randrange(10**7)
     seeded = {
         "customer_id": f"desk-c-{suffix:07d}",
@@ -556,7 +558,7 @@ async def test_every_worker_streams_the_pops_of_every_agent(
                 "payload": {"type": "ContactAttempt", "outcome": "answered"},
                 "call": {"call_id": call_id, "status": "in-progress", "agent_id": agent},
             }
-            status, body = await Api(http, second.url, API_KEY).request(
+            status, body = await Api(http, second.url, PUBLISHER_KEY).request(
                 "POST", "/v1/interactions", json=event
             )
             assert status == 202, body

@@ -144,3 +144,18 @@ def test_kafka_start_without_java_names_the_alternatives(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "docker-compose.kafka.yml" in result.stderr
     assert "--broker" in result.stderr
+
+
+async def test_tail_of_a_missing_topic_says_so_and_creates_nothing(
+    kafka: LocalKafka, topics_ready: str, uid: str
+) -> None:
+    topic = f"touchline.no-such-topic-{uid}"
+    done = touchline(
+        "tail", topic, "--idle-timeout", "1", env={"TOUCHLINE_BROKER": kafka.bootstrap}
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"there is no topic '{topic}'" in done.stderr
+    assert "Traceback" not in done.stderr
+    from streams.kafka.admin import partitions_of
+
+    assert await partitions_of(kafka.bootstrap, topic, wait=2.0) == []

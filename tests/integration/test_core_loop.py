@@ -268,6 +268,34 @@ async def test_oversized_body_is_refused_and_the_worker_keeps_serving(api: Api) 
     assert status == 200
 
 
+JSON_ENDPOINTS = [
+    ("POST", "/v1/interactions"),
+    ("POST", "/v1/campaigns/deep/targets"),
+    ("POST", "/v1/webhooks/sms/generic"),
+    ("POST", "/v1/webhooks/voice/amazon-connect"),
+    ("POST", "/v1/ivr/sessions"),
+    ("POST", "/v1/contexts"),
+    ("POST", "/v1/customers/deep/merge"),
+    ("POST", "/v1/customers/deep/unmerge"),
+    ("POST", "/v1/dnc"),
+    ("PUT", "/v1/campaigns/deep/policy"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_ENDPOINTS)
+async def test_deeply_nested_json_is_a_clear_400_never_a_500(
+    api: Api, method: str, path: str
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000  # 200 KB, within the body limit
+    status, answer = await api.request(
+        method, path, data=deep, headers={"Content-Type": "application/json"}
+    )
+    assert status == 400, answer
+    assert answer["code"] == "too_deep"
+    status, _ = await api.request("GET", "/healthz")
+    assert status == 200
+
+
 async def test_api_keys_are_required(worker: HubWorker, http: aiohttp.ClientSession) -> None:
     anonymous = Api(http, worker.url)
     status, body = await anonymous.request("GET", "/v1/customers/nobody")

@@ -333,3 +333,78 @@ async def test_any_of_two_workers_finds_a_customer_by_id_identity_and_name(
         if second is not None:
             second.stop()
         first.stop()
+
+
+async def test_a_merge_or_unmerge_with_an_unknown_customer_gets_404_naming_it(
+    api: Api, uid: str
+) -> None:
+    known, nobody = f"rk-{uid}", f"nobody-{uid}"
+    await post(api, event({"customer_id": known}, {"type": "Message", "text": "hi"}, minutes_ago=1))
+    await eventually(lambda: view(api, known), lambda r: r[0] == 200)
+    for verb in ("merge", "unmerge"):
+        status, body = await api.request(
+            "POST", f"/v1/customers/{known}/{verb}", json={"absorbed_id": nobody}
+        )
+        assert status == 404, body
+        assert (body["field"], body["customer_id"]) == ("absorbed_id", nobody)
+        assert nobody in body["error"]
+        status, body = await api.request(
+            "POST", f"/v1/customers/{nobody}/{verb}", json={"absorbed_id": known}
+        )
+        assert status == 404, body
+        assert (body["field"], body["customer_id"]) == ("customer_id", nobody)
+    # Nothing was asked of the known customer.
+    _, body = await view(api, known)
+    assert body["merges"] == [] and body["merged_into"] is None
+
+
+async def test_two_workers_merge_known_customers_and_refuse_unknown_ones(
+    kafka: LocalKafka, topics_ready: str, tmp_path: Path, http: aiohttp.ClientSession, uid: str
+) -> None:
+    # The survivor's worker reads the survivor; the absorbed customer is asked of its own
+    # worker, which with two of them is the other one about half the time.
+    app_id = f"pair-merge-{uid}"
+    first = HubWorker(kafka.bootstrap, app_id, tmp_path / "one", env=ENV).start()
+    second = None
+    try:
+        second = HubWorker(kafka.bootstrap, app_id, tmp_path / "two", env=ENV).start()
+        first.wait_healthy()
+        apis = [Api(http, first.url, API_KEY), Api(http, second.url, API_KEY)]
+        customers = [f"rm{i}-{uid}" for i in range(8)]
+        await post(
+            apis[0],
+            *[
+                event({"customer_id": c}, {"type": "Message", "text": "hi"}, minutes_ago=5)
+                for c in customers
+            ],
+        )
+        for customer in customers:
+            for api in apis:
+                await eventually(
+                    lambda api=api, c=customer: view(api, c), lambda r: r[0] == 200, timeout=60
+                )
+        for api in apis:
+            for customer in customers:
+                status, body = await api.request(
+                    "POST", f"/v1/customers/{customer}/merge", json={"absorbed_id": f"no-{uid}"}
+                )
+                assert (status, body.get("field")) == (404, "absorbed_id"), body
+        pairs = list(zip(customers[::2], customers[1::2], strict=True))
+        for n, (survivor, absorbed) in enumerate(pairs):
+            status, body = await apis[n % 2].request(
+                "POST", f"/v1/customers/{survivor}/merge", json={"absorbed_id": absorbed}
+            )
+            assert status == 202, body
+            assert set(body) == {"merge_id", "survivor_id", "absorbed_id"}
+            assert (body["survivor_id"], body["absorbed_id"]) == (survivor, absorbed)
+        for n, (survivor, absorbed) in enumerate(pairs):
+            api = apis[(n + 1) % 2]
+            await eventually(
+                lambda api=api, s=survivor: view(api, s),
+                lambda r, a=absorbed: [m["absorbed_customer_id"] for m in r[1]["merges"]] == [a],
+                timeout=60,
+            )
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()

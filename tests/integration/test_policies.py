@@ -74,11 +74,11 @@ async def test_a_policy_put_is_what_get_returns_and_versions_are_kept(api: Api, 
         quiet_hours={"start": "09:00", "end": "20:00"},
     )
     status, body = await put_policy(api, campaign, first)
-    assert (status, body) == (202, {"campaign_id": campaign, "version": 1})
+    assert (status, body) == (202, {"campaign_id": campaign, "version": 1, "changed": True})
     # The body may leave the campaign out: the path names it.
     second = {"version": 2, "purpose": "service", "complaint_cooldown_days": 0}
     status, body = await put_policy(api, campaign, second)
-    assert (status, body) == (202, {"campaign_id": campaign, "version": 2})
+    assert (status, body) == (202, {"campaign_id": campaign, "version": 2, "changed": True})
 
     status, latest = await api.request("GET", f"/v1/campaigns/{campaign}/policy")
     assert status == 200
@@ -100,7 +100,7 @@ async def test_a_version_not_above_the_latest_gets_409(api: Api, uid: str) -> No
     campaign = f"stale-{uid}"
     assert (await put_policy(api, campaign, document(campaign, 5)))[0] == 202
     for version in (5, 4, 1):
-        status, body = await put_policy(api, campaign, document(campaign, version))
+        status, body = await put_policy(api, campaign, document(campaign, version, product="other"))
         assert status == 409, body
         assert body["field"] == "version"
         assert body["current_version"] == 5
@@ -178,6 +178,49 @@ async def test_the_policy_record_on_the_topic_decodes_to_the_policy(
     assert headers["ce_type"] == "touchline.policy"
     assert headers["ce_subject"] == campaign
     assert headers["ce_source"] == "/touchline/http"
+
+
+async def test_the_current_policy_applied_again_is_accepted_and_not_published_again(
+    api: Api, worker: HubWorker, uid: str
+) -> None:
+    campaign = f"again-{uid}"
+    body = document(
+        campaign,
+        3,
+        product="personal-loan",
+        channels=["VOICE", "SMS"],
+        quiet_hours={"start": "09:00", "end": "20:00"},
+    )
+    applied = {"campaign_id": campaign, "version": 3}
+    assert await put_policy(api, campaign, body) == (202, {**applied, "changed": True})
+    for _ in range(2):
+        assert await put_policy(api, campaign, body) == (202, {**applied, "changed": False})
+    # The same content however written: the campaign left to the path, the fields in
+    # another order, the times with their seconds, the defaults spelt out.
+    same = {
+        "quiet_hours": {"enabled": True, "end": "20:00:00", "start": "09:00:00"},
+        "complaint_cooldown_days": 30,
+        "channels": ["VOICE", "SMS"],
+        "product": "personal-loan",
+        "version": 3,
+    }
+    assert await put_policy(api, campaign, same) == (202, {**applied, "changed": False})
+    # The same version with anything else in it is still a conflict.
+    for changed in ({"channels": ["SMS", "VOICE"]}, {"complaint_cooldown_days": 31}):
+        status, conflict = await put_policy(api, campaign, {**body, **changed})
+        assert status == 409, conflict
+        assert conflict["current_version"] == 3
+    assert await put_policy(api, campaign, document(campaign, 4)) == (
+        202,
+        {**applied, "version": 4, "changed": True},
+    )
+    # Records of one campaign keep their order on the topic: nothing came between 3 and 4.
+    seen = await read_until(
+        worker.bootstrap,
+        "touchline.policies.v1",
+        lambda records: any(r.key == campaign and r.value.version == 4 for r in records),
+    )
+    assert [r.value.version for r in seen if r.key == campaign] == [3, 4]
 
 
 # -- do-not-contact -------------------------------------------------------------------
@@ -336,10 +379,18 @@ async def test_policy_apply_and_show_through_the_cli(
     assert campaign in applied.stdout
     assert "version 1" in applied.stdout
 
+    # Applying the same file again changes nothing, and says so.
     again = await touchline("policy", "apply", str(source), "--url", worker.url)
-    assert again.returncode == 1
-    assert "409" in again.stderr
-    assert "higher than the current version 1" in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert "unchanged" in again.stdout
+    assert "version 1" in again.stdout and campaign in again.stdout
+    # The same version with something else in it is a conflict.
+    edited = tmp_path / "edited.toml"
+    edited.write_text(source.read_text().replace("days = 10", "days = 11"))
+    conflict = await touchline("policy", "apply", str(edited), "--url", worker.url)
+    assert conflict.returncode == 1
+    assert "409" in conflict.stderr
+    assert "higher than the current version 1" in conflict.stderr
 
     shown = await touchline("policy", "show", campaign, "--url", worker.url)
     assert shown.returncode == 0, shown.stderr

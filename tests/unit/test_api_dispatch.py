@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
@@ -38,7 +38,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> TouchlineApp:
 
 
 class Probe(ApiView):
-    requires_auth = False
+    access: ClassVar[dict[str, None]] = {"get": None}  # no key needed
     raised: Exception | None = None
 
     async def get(self, request: Any, item: str = "") -> Any:

@@ -227,14 +227,37 @@ def test_policy_error_survives_pickling_with_its_field() -> None:
 
 def test_versions_only_go_up() -> None:
     current = CampaignPolicy(campaign_id="c", version=3)
-    ensure_newer(None, current)
-    ensure_newer(default_policy("c"), current)
-    ensure_newer(current, CampaignPolicy(campaign_id="c", version=4))
+    assert ensure_newer(None, current) is True
+    assert ensure_newer(default_policy("c"), current) is True
+    assert ensure_newer(current, CampaignPolicy(campaign_id="c", version=4)) is True
     for stale in (3, 2):
         with pytest.raises(PolicyError, match="higher than the current version 3"):
-            ensure_newer(current, CampaignPolicy(campaign_id="c", version=stale))
+            ensure_newer(current, CampaignPolicy(campaign_id="c", version=stale, product="p"))
     with pytest.raises(PolicyError, match="version: is required"):
         ensure_newer(current, default_policy("c"))
+
+
+def test_the_current_policy_applied_again_is_no_change() -> None:
+    current = parse_policy_toml(documented_toml())
+    # The same document again, however it arrives: TOML, or the JSON the CLI sends.
+    assert ensure_newer(current, parse_policy_toml(documented_toml())) is False
+    again = parse_policy_json(json.dumps(current.model_dump(mode="json")))
+    assert ensure_newer(current, again) is False
+    # The same version with any field changed is still a conflict, not a no-op.
+    for change in (
+        {"purpose": Purpose.SERVICE},
+        {"channels": (Channel.SMS, Channel.VOICE)},  # the order is the policy's too
+        {"complaint_cooldown_days": 31},
+        {"quiet_hours": QuietHours(start=time(8), end=time(21), enabled=False)},
+        {"campaign_id": "autumn-loan"},
+    ):
+        with pytest.raises(PolicyError, match="higher than the current version 3"):
+            ensure_newer(current, current.model_copy(update=change))
+    # An earlier version's exact content is not the current policy either.
+    older = current.model_copy(update={"version": 2})
+    with pytest.raises(PolicyError, match="higher than the current version 3"):
+        ensure_newer(current, older)
+    assert ensure_newer(older, current) is True
 
 
 channels = st.sampled_from(list(Channel))
@@ -266,6 +289,11 @@ policies = st.builds(
 @given(policies)
 def test_any_policy_survives_its_json_form(policy: CampaignPolicy) -> None:
     assert parse_policy_json(policy.model_dump_json()) == policy
+
+
+@given(policies)
+def test_any_policy_sent_again_as_json_is_no_change(policy: CampaignPolicy) -> None:
+    assert ensure_newer(policy, parse_policy_json(policy.model_dump_json())) is False
 
 
 # -- do-not-contact entries -------------------------------------------------------------

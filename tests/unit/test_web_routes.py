@@ -180,18 +180,26 @@ async def test_the_owner_of_the_campaign_key_checks_the_version_and_writes(
     asked = campaigns_owned_by(app, monkeypatch, str(app.conf.canonical_url))
     app.policy_book.current["spring"] = parse_policy(policy(2))
 
-    response = await client.put("/v1/campaigns/spring/policy", json=policy(2))
+    response = await client.put(
+        "/v1/campaigns/spring/policy", json={**policy(2), "purpose": "service"}
+    )
     assert response.status == 409
     body = await response.json()
     assert (body["field"], body["current_version"]) == ("version", 2)
     assert published.records == []
 
+    # The current policy itself, again: answered as an apply is, and nothing published.
+    response = await client.put("/v1/campaigns/spring/policy", json=policy(2))
+    assert response.status == 202
+    assert await response.json() == {"campaign_id": "spring", "version": 2, "changed": False}
+    assert published.records == []
+
     response = await client.put("/v1/campaigns/spring/policy", json=policy(3))
     assert response.status == 202
-    assert await response.json() == {"campaign_id": "spring", "version": 3}
+    assert await response.json() == {"campaign_id": "spring", "version": 3, "changed": True}
     (record,) = published.records
     assert (record.topic, record.key) == ("touchline.policies.v1", b"spring")
-    assert asked == ["spring", "spring"]
+    assert asked == ["spring", "spring", "spring"]
 
 
 async def test_writes_for_a_campaign_owned_elsewhere_are_forwarded_with_their_body(
@@ -275,3 +283,123 @@ def test_owned_reads_see_a_state_whose_write_waits_for_its_decisions(app: Touchl
     app.processing.outbox.put(app.customers, CUSTOMER, state)
     assert reads.customer_state(CUSTOMER) is state
     assert reads.contact_facts(CUSTOMER) == facts_from_state(state)
+
+
+# -- merge and unmerge requests ------------------------------------------------------------
+
+
+def customers_known_here(app: TouchlineApp, *customer_ids: str) -> None:
+    for customer_id in customer_ids:
+        app.processing.outbox.put(
+            app.customers, customer_id, CustomerState(customer_id=customer_id)
+        )
+
+
+@pytest.mark.parametrize("verb", ["merge", "unmerge"])
+async def test_a_merge_of_an_unknown_customer_gets_404_naming_it(
+    app: TouchlineApp,
+    client: TestClient[Any, Any],
+    published: Published,
+    monkeypatch: pytest.MonkeyPatch,
+    verb: str,
+) -> None:
+    campaigns_owned_by(app, monkeypatch, str(app.conf.canonical_url))
+    customers_known_here(app, "c-known")
+
+    response = await client.post(f"/v1/customers/c-known/{verb}", json={"absorbed_id": "c-none"})
+    assert response.status == 404
+    assert await response.json() == {
+        "error": "no customer c-none",
+        "field": "absorbed_id",
+        "customer_id": "c-none",
+    }
+    response = await client.post(f"/v1/customers/c-none/{verb}", json={"absorbed_id": "c-known"})
+    assert response.status == 404
+    body = await response.json()
+    assert (body["field"], body["customer_id"]) == ("customer_id", "c-none")
+    assert published.records == []
+    # A bad body is still a 422, before anything is looked up.
+    response = await client.post(f"/v1/customers/c-none/{verb}", json={"absorbed_id": "c-none"})
+    assert response.status == 422
+
+
+@pytest.mark.parametrize(("verb", "id_field"), [("merge", "merge_id"), ("unmerge", "unmerge_id")])
+async def test_a_merge_of_two_known_customers_is_published_as_before(
+    app: TouchlineApp,
+    client: TestClient[Any, Any],
+    published: Published,
+    monkeypatch: pytest.MonkeyPatch,
+    verb: str,
+    id_field: str,
+) -> None:
+    campaigns_owned_by(app, monkeypatch, str(app.conf.canonical_url))
+    customers_known_here(app, "c-1", "c-2")
+    response = await client.post(f"/v1/customers/c-1/{verb}", json={"absorbed_id": "c-2"})
+    assert response.status == 202
+    body = await response.json()
+    assert body == {id_field: body[id_field], "survivor_id": "c-1", "absorbed_id": "c-2"}
+    (record,) = published.records
+    assert record.topic == app.internal_topics.customer_commands
+
+
+async def test_the_absorbed_customer_is_asked_of_the_worker_that_owns_it(
+    app: TouchlineApp,
+    client: TestClient[Any, Any],
+    published: Published,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[tuple[str, str | None]] = []
+
+    async def customer_view(request: web.Request) -> web.Response:
+        customer_id = request.match_info["customer_id"]
+        asked.append((customer_id, request.headers.get("Authorization")))
+        if customer_id == "c-there":
+            return web.json_response({"customer_id": customer_id})
+        return web.json_response({"error": f"no customer {customer_id}"}, status=404)
+
+    other = web.Application()
+    other.router.add_get("/v1/customers/{customer_id}", customer_view)
+    async with TestServer(other) as server:
+        here, there = str(app.conf.canonical_url), f"http://127.0.0.1:{server.port}"
+        reads = app.web_parts.reads
+        monkeypatch.setattr(reads, "ensure_partition_metadata", lambda table: asyncio.sleep(0))
+        monkeypatch.setattr(
+            reads, "owner_url", lambda table, key: here if key == "c-here" else there
+        )
+        customers_known_here(app, "c-here")
+        headers = {"Authorization": "Bearer k-1"}
+        response = await client.post(
+            "/v1/customers/c-here/merge", json={"absorbed_id": "c-gone"}, headers=headers
+        )
+        assert response.status == 404
+        assert (await response.json())["field"] == "absorbed_id"
+        assert published.records == []
+        response = await client.post(
+            "/v1/customers/c-here/merge", json={"absorbed_id": "c-there"}, headers=headers
+        )
+        assert response.status == 202
+        assert len(published.records) == 1
+    assert asked == [("c-gone", "Bearer k-1"), ("c-there", "Bearer k-1")]
+    await app.http_client.close()
+
+
+async def test_a_merge_is_forwarded_with_its_body_to_the_survivors_owner(
+    app: TouchlineApp,
+    client: TestClient[Any, Any],
+    published: Published,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked = campaigns_owned_by(app, monkeypatch, OTHER_WORKER)
+    forwarded: list[tuple[str, str, bytes]] = []
+
+    async def forward(app_: Any, url: str, view: Any, request: Any, body: bytes) -> Any:
+        forwarded.append((url, request.method, body))
+        return view.json({"merge_id": "m", "survivor_id": "c-1", "absorbed_id": "c-2"}, status=202)
+
+    monkeypatch.setattr(owners, "_forward", forward)
+    response = await client.post("/v1/customers/c-1/merge", json={"absorbed_id": "c-2"})
+    assert response.status == 202
+    ((url, method, body),) = forwarded
+    assert (url, method, json.loads(body)) == (OTHER_WORKER, "POST", {"absorbed_id": "c-2"})
+    assert asked == ["c-1"]
+    assert published.records == []  # the owner publishes, not this worker
