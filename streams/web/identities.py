@@ -18,6 +18,7 @@ from faust.web.exceptions import ServiceUnavailable
 from streams.adapters.native import InputError
 from streams.domain.name_index import Summary, query_tokens, search
 from streams.domain.resolution import (
+    Command,
     MergeStep,
     ProfileMerge,
     ProfileUnmerge,
@@ -197,62 +198,62 @@ async def _unknown_customer(
     return None
 
 
-class MergeRequest(ApiView):
-    """An operator joins two profiles of one person: `absorbed_id` folds into this one.
-    Answered on the worker that owns this customer (forwarded there with its body); 404
-    when either customer is unknown."""
+class _JoinRequest(ApiView):
+    """A request about two profiles, this one and `absorbed_id`: answered on the worker
+    that owns this customer (forwarded there with its body); 404 when either customer is
+    unknown; else its command is published, 202."""
+
+    id_name: str  # the key of the new command's id in the answer
+
+    def command(self, made_id: str, survivor_id: str, absorbed_id: str) -> Command:
+        raise NotImplementedError
 
     async def post(self, request: Any, customer_id: str) -> Any:
         body = await request.read()
         absorbed_id = await _absorbed_id(request, customer_id)
 
-        async def merge() -> Any:
+        async def publish() -> Any:
             unknown = await _unknown_customer(self, customer_id, absorbed_id, request)
             if unknown is not None:
                 return unknown
-            merge_id = str(uuid.uuid4())
-            command = ProfileMerge(
-                merge_id=merge_id,
-                survivor_id=customer_id,
-                absorbed_id=absorbed_id,
-                step=MergeStep.REQUESTED,
-                reason="api",
-                source_event_id=merge_id,
-                requested_at=_now(),
-            )
+            made_id = str(uuid.uuid4())
+            command = self.command(made_id, customer_id, absorbed_id)
             await publish_records(self.hub, [_command_record(self.hub, command)])
             return self.json(
-                {"merge_id": merge_id, "survivor_id": customer_id, "absorbed_id": absorbed_id},
+                {self.id_name: made_id, "survivor_id": customer_id, "absorbed_id": absorbed_id},
                 status=202,
             )
 
-        return await on_owner(self, self.hub.customers, customer_id, request, merge, body=body)
+        return await on_owner(self, self.hub.customers, customer_id, request, publish, body=body)
 
 
-class UnmergeRequest(ApiView):
-    """Undo the merge of `absorbed_id` into this profile. Answered on the worker that owns
-    this customer (forwarded there with its body); 404 when either customer is unknown."""
+class MergeRequest(_JoinRequest):
+    """An operator joins two profiles of one person: `absorbed_id` folds into this one."""
 
-    async def post(self, request: Any, customer_id: str) -> Any:
-        body = await request.read()
-        absorbed_id = await _absorbed_id(request, customer_id)
+    id_name = "merge_id"
 
-        async def unmerge() -> Any:
-            unknown = await _unknown_customer(self, customer_id, absorbed_id, request)
-            if unknown is not None:
-                return unknown
-            unmerge_id = str(uuid.uuid4())
-            command = ProfileUnmerge(
-                unmerge_id=unmerge_id,
-                survivor_id=customer_id,
-                absorbed_id=absorbed_id,
-                step=UnmergeStep.REQUESTED,
-                requested_at=_now(),
-            )
-            await publish_records(self.hub, [_command_record(self.hub, command)])
-            return self.json(
-                {"unmerge_id": unmerge_id, "survivor_id": customer_id, "absorbed_id": absorbed_id},
-                status=202,
-            )
+    def command(self, made_id: str, survivor_id: str, absorbed_id: str) -> Command:
+        return ProfileMerge(
+            merge_id=made_id,
+            survivor_id=survivor_id,
+            absorbed_id=absorbed_id,
+            step=MergeStep.REQUESTED,
+            reason="api",
+            source_event_id=made_id,
+            requested_at=_now(),
+        )
 
-        return await on_owner(self, self.hub.customers, customer_id, request, unmerge, body=body)
+
+class UnmergeRequest(_JoinRequest):
+    """Undo the merge of `absorbed_id` into this profile."""
+
+    id_name = "unmerge_id"
+
+    def command(self, made_id: str, survivor_id: str, absorbed_id: str) -> Command:
+        return ProfileUnmerge(
+            unmerge_id=made_id,
+            survivor_id=survivor_id,
+            absorbed_id=absorbed_id,
+            step=UnmergeStep.REQUESTED,
+            requested_at=_now(),
+        )
