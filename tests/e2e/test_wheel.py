@@ -65,13 +65,20 @@ def test_version_is_the_project_version(installed: Path, tmp_path: Path) -> None
 
 def test_the_package_and_its_schemas_come_from_the_wheel(installed: Path, tmp_path: Path) -> None:
     probe = (
-        "import json, streams, streams.wire.serialization as s;"
-        "print(json.dumps([streams.__file__, sorted(s.SchemaCatalog().schemas)]))"
+        "import json, pathlib, streams, streams.wire.serialization as s;"
+        "d = s.default_schema_dir();"
+        "print(json.dumps([streams.__file__, sorted(s.SchemaCatalog().schemas),"
+        " sorted(str(p.relative_to(d)) for p in d.glob('released/*/*.avsc'))]))"
     )
-    where, schemas = json.loads(run(installed / "python", "-c", probe, cwd=tmp_path))
+    where, schemas, released = json.loads(run(installed / "python", "-c", probe, cwd=tmp_path))
     assert Path(where).is_relative_to(installed.parent), where
     expected = sorted(p.stem for p in (REPO / "schemas").glob("*.avsc"))
     assert schemas == expected
+    # Records written with a released schema stay readable: those ship too.
+    snapshots = REPO / "schemas"
+    assert released == sorted(
+        str(p.relative_to(snapshots)) for p in snapshots.glob("released/*/*.avsc")
+    )
 
 
 async def test_installed_touchline_publishes_and_runs_a_worker(
