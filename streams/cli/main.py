@@ -248,9 +248,11 @@ def cmd_why(args: argparse.Namespace) -> int:
     for d in audit["decisions"]:
         version = d["policy_version"] if d["policy_version"] is not None else "-"
         reason = f" {d['reason']}" if d["reason"] else ""
+        applied_by = d.get("policy_applied_by")  # absent from an older hub's answer
+        by = f" (applied by {applied_by})" if applied_by else ""
         print(
             f"  {d['decided_at']}  {d['kind']:<10} {d['rule']}{reason}  "
-            f"because of {d['source_event_id']}  policy {version}"
+            f"because of {d['source_event_id']}  policy {version}{by}"
         )
     if not audit["decisions"]:
         print("  (none)")

@@ -187,6 +187,8 @@ class CampaignPolicy(Fact):
     realtime_channels: tuple[Channel, ...] = ()
     complaint_cooldown_days: Days = 30
     respect_consent: bool = True
+    # Who applied this version: the API key's name (an audit field, not a rule).
+    applied_by: Annotated[str, Field(max_length=200)] | None = None
 
     def quiet_hours_cover(self, channel: Channel) -> bool:
         return self.quiet_hours.enabled and (
@@ -211,11 +213,16 @@ def ensure_newer(current: CampaignPolicy | None, proposed: CampaignPolicy) -> bo
         raise PolicyError("version", "is required")
     if current is None or current.version is None:
         return True
-    if proposed == current:
+    if _rules(proposed) == _rules(current):
         return False
     if proposed.version <= current.version:
         raise PolicyError("version", f"must be higher than the current version {current.version}")
     return True
+
+
+def _rules(policy: CampaignPolicy) -> CampaignPolicy:
+    """The policy without who applied it: what the same content means."""
+    return policy.model_copy(update={"applied_by": None})
 
 
 # -- policy documents -----------------------------------------------------------------
@@ -305,6 +312,8 @@ class DoNotContactEntry(Fact):
     expires_at: KeptMillis | None = None
     source: Annotated[str, Field(max_length=200)] | None = None
     list_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    # Who added the entry: the API key's name (an audit field).
+    added_by: Annotated[str, Field(max_length=200)] | None = None
 
     @field_validator("value")
     @classmethod

@@ -162,6 +162,13 @@ class ApiView(HubView):
             )
 
 
+def actor_of(request: Any) -> str | None:
+    """The name of the API key a request was allowed with, for the audit; None when the
+    hub has no keys (or the route needs none)."""
+    key = request.get("api_key")
+    return None if key is None else str(key.name)
+
+
 def unconfigured_webhook(view: HubView, setting: str) -> Any | None:
     """The 403 of a vendor webhook whose secret (`setting`) is not configured, or None
     when it may go on: unsigned requests are accepted only with

@@ -8,6 +8,7 @@ from typing import Any
 
 from streams.adapters.native import InputError
 from streams.domain.contact_holds import contact_check
+from streams.domain.customer import DecisionRecord
 from streams.domain.model import Channel
 from streams.web.base import ApiView
 from streams.web.owners import on_owner
@@ -80,6 +81,17 @@ class CustomerDecisions(ApiView):
     """Every decision about the customer, newest first: its rule, the event that caused it,
     the policy version and the time; `?campaign_id=` for one campaign."""
 
+    def _audited(self, decision: DecisionRecord) -> dict[str, Any]:
+        """The decision, with who applied the policy version it was decided by
+        (`policy_applied_by`: the API key's name; null when unknown or keyless)."""
+        answer = decision.model_dump(mode="json")
+        version = decision.policy_version
+        policy = (
+            None if version is None else self.hub.policy_book.version(decision.campaign_id, version)
+        )
+        answer["policy_applied_by"] = None if policy is None else policy.applied_by
+        return answer
+
     async def get(self, request: Any, customer_id: str) -> Any:
         campaign_id = (request.query.get("campaign_id") or "").strip() or None
         reads = self.parts.reads
@@ -98,7 +110,7 @@ class CustomerDecisions(ApiView):
                 {
                     "customer_id": customer_id,
                     "campaign_id": campaign_id,
-                    "decisions": [d.model_dump(mode="json") for d in log],
+                    "decisions": [self._audited(d) for d in log],
                     "holds": [h.model_dump(mode="json") for h in holds],
                     "next_check_at": _iso(state.wake_at),
                 }

@@ -20,7 +20,7 @@ from streams.domain.campaign_policy import (
 )
 from streams.kafka.producer import PublishError
 from streams.views.policy_books import NotCaughtUp
-from streams.web.base import ApiView, read_json
+from streams.web.base import ApiView, actor_of, read_json
 from streams.web.owners import on_owner
 from streams.web.publishing import publish_records
 from streams.wire import outgoing
@@ -84,7 +84,9 @@ class CampaignPolicyView(ApiView):
                         status=409,
                     )
                 if changed:
-                    record = outgoing.campaign_policy(app.serializer, proposed, SOURCE)
+                    # Who applied it is the key that was checked, never what a body says.
+                    applied = proposed.model_copy(update={"applied_by": actor_of(request)})
+                    record = outgoing.campaign_policy(app.serializer, applied, SOURCE)
                     try:
                         await publish_records(app, [record])
                     except PublishError as exc:
@@ -143,9 +145,16 @@ class DncImportView(ApiView):
         except PolicyError as exc:
             raise _input_error(exc) from None
         unique = one_entry_per_identity(entries)
+        added_by = actor_of(request)
         try:
             await publish_records(
-                app, [outgoing.dnc_entry(app.serializer, e, SOURCE) for e in unique]
+                app,
+                [
+                    outgoing.dnc_entry(
+                        app.serializer, e.model_copy(update={"added_by": added_by}), SOURCE
+                    )
+                    for e in unique
+                ],
             )
         except PublishError as exc:
             return _unavailable(self, exc)

@@ -24,7 +24,7 @@ from tests.hub import REPO, Api, HubWorker, clean_env, eventually, read_until
 pytestmark = pytest.mark.kafka
 
 API_KEY = "k-contact"
-ENV = {"TOUCHLINE_API_KEYS": f"{API_KEY}:admin", "TOUCHLINE_DEFAULT_REGION": "TR"}
+ENV = {"TOUCHLINE_API_KEYS": f"{API_KEY}:admin:campaign-desk", "TOUCHLINE_DEFAULT_REGION": "TR"}
 
 
 @pytest.fixture(scope="module")
@@ -312,6 +312,8 @@ async def test_the_dial_list_applies_the_same_rules_and_the_audit_says_why(
     suppressed = next(d for d in audit["decisions"] if d["kind"] == "SUPPRESSED")
     assert suppressed["policy_version"] is not None
     assert suppressed["decided_at"]
+    # The audit names who applied the policy version the decision was taken by.
+    assert suppressed["policy_applied_by"] == "campaign-desk"
 
     why = subprocess.run(
         [sys.executable, "-m", "streams", "why", buyer, campaign, "--url", worker.url],
@@ -325,6 +327,7 @@ async def test_the_dial_list_applies_the_same_rules_and_the_audit_says_why(
     assert "may NOT be contacted" in why.stdout
     assert "already-converted" in why.stdout
     assert f"buy-{uid}" in why.stdout
+    assert "(applied by campaign-desk)" in why.stdout
 
 
 async def test_bad_checks_name_the_parameter(api: Api) -> None:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.kafka
 API_KEY = "k-policies"
 MAX_BODY = 65_536
 ENV = {
-    "TOUCHLINE_API_KEYS": f"{API_KEY}:admin",
+    "TOUCHLINE_API_KEYS": f"{API_KEY}:admin:policy-desk",
     "TOUCHLINE_DEFAULT_REGION": "TR",
     "TOUCHLINE_MAX_BODY_BYTES": str(MAX_BODY),
 }
@@ -82,11 +82,15 @@ async def test_a_policy_put_is_what_get_returns_and_versions_are_kept(api: Api, 
 
     status, latest = await api.request("GET", f"/v1/campaigns/{campaign}/policy")
     assert status == 200
-    assert parse_policy(latest) == parse_policy(second, campaign_id=campaign)
+    # Who applied each version is the name of the key that was checked.
+    by_desk = {"applied_by": "policy-desk"}
+    assert parse_policy(latest) == parse_policy(second, campaign_id=campaign).model_copy(
+        update=by_desk
+    )
     assert latest["purpose"] == "service"
     status, old = await api.request("GET", f"/v1/campaigns/{campaign}/policy?version=1")
     assert status == 200
-    assert parse_policy(old) == parse_policy(first)
+    assert parse_policy(old) == parse_policy(first).model_copy(update=by_desk)
     assert old["quiet_hours"]["start"] == "09:00:00"
     assert old["frequency_caps"] == [{"channel": "VOICE", "max_contacts": 2, "days": 7}]
     status, missing = await api.request("GET", f"/v1/campaigns/{campaign}/policy?version=3")
@@ -173,7 +177,7 @@ async def test_the_policy_record_on_the_topic_decodes_to_the_policy(
     mine = [r for r in seen if r.key == campaign]
     assert len(mine) == 1
     assert isinstance(mine[0].value, CampaignPolicy)
-    assert mine[0].value == parse_policy(body)
+    assert mine[0].value == parse_policy(body).model_copy(update={"applied_by": "policy-desk"})
     headers = {name: value.decode() for name, value in mine[0].raw.headers}
     assert headers["ce_type"] == "touchline.policy"
     assert headers["ce_subject"] == campaign
@@ -244,6 +248,7 @@ async def test_dnc_entries_by_json_are_found_normalised_and_removed(
     assert status == 200, entry
     assert entry["value"] == e164(number)
     assert entry["list_id"] == "bank"
+    assert entry["added_by"] == "policy-desk"  # the name of the key that added it
     assert entry["expires_at"] == "2099-02-01T00:00:00Z"  # the whole of the day it names
     assert entry["active"] is True
     # Looked up by the same number in another form, or the address in other case.
@@ -445,3 +450,12 @@ async def test_dnc_import_through_the_cli(
     result = await touchline("dnc", "import", str(clean), "--url", worker.url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "accepted 1, rejected 0"
+
+
+async def test_who_applied_a_policy_is_the_key_never_the_body(api: Api, uid: str) -> None:
+    campaign = f"spoof-{uid}"
+    body = document(campaign, 1, applied_by="someone-else")
+    assert (await put_policy(api, campaign, body))[0] == 202
+    status, stored = await api.request("GET", f"/v1/campaigns/{campaign}/policy")
+    assert status == 200
+    assert stored["applied_by"] == "policy-desk"
