@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,32 @@ class HubWorker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait(10)
+
+
+def touchline(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """`touchline ARGS` from this checkout, with only the given TOUCHLINE_* settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        cwd=REPO,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@contextlib.contextmanager
+def worker_pair(
+    bootstrap: str, app_id: str, base: Path, env: dict[str, str]
+) -> Iterator[tuple[HubWorker, HubWorker]]:
+    """Two workers of one hub (one consumer group, data in `base`/one and /two), both
+    healthy once the second has joined; both stopped afterwards."""
+    with (
+        HubWorker(bootstrap, app_id, base / "one", env=env) as first,
+        HubWorker(bootstrap, app_id, base / "two", env=env) as second,
+    ):
+        first.wait_healthy()
+        yield first, second
 
 
 async def produce_raw(bootstrap: str, topic: str, key: bytes | None, value: bytes | None) -> Any:

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from streams.web.parts import WebParts
 
 
+def handlers_of(view: type[View]) -> list[str]:
+    """The HTTP methods (lower case) `view` answers: those it defines over Faust's View,
+    whose own answer 405."""
+    methods = ("get", "post", "put", "patch", "delete")
+    return [m for m in methods if getattr(view, m) is not getattr(View, m)]
+
+
 class HubView(View):
     """A view of the hub: Faust gives every view its app (`self.app`), the
     `streams.processing.app.TouchlineApp` the routes were installed on
@@ -70,8 +77,7 @@ class ApiView(HubView):
         keys = self.hub.settings.api_keys
         method = request.method.lower()
         if method not in self.access:
-            if getattr(type(self), method, None) is not getattr(View, method, None):
-                # a handler nobody declared the access of
+            if method in handlers_of(type(self)):  # a handler nobody declared the access of
                 raise RuntimeError(f"{type(self).__name__}: no access declared for {method}")
             return None  # no such method here: 405 follows
         needed = self.access[method]

@@ -36,7 +36,7 @@ from streams.web import (
     sendgrid,
     twilio,
 )
-from streams.web.base import ApiView
+from streams.web.base import ApiView, handlers_of
 from streams.web.parts import WebParts
 
 if TYPE_CHECKING:
@@ -110,11 +110,7 @@ def secured(view: type[View], access: Access) -> type[View]:
         if access is not OPEN:
             raise TypeError(f"{view.__name__} checks no key: declare it OPEN")
         return view
-    handlers = [
-        m
-        for m in ("get", "post", "put", "patch", "delete")
-        if getattr(view, m) is not getattr(View, m)
-    ]
+    handlers = handlers_of(view)
     per_method: dict[str, Role | None]
     if isinstance(access, Mapping):
         if set(access) != set(handlers):

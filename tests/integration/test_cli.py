@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from streams.domain.events import Interaction
 from streams.kafka.local import LocalKafka
-from tests.hub import REPO, clean_env, free_ports, read_until
+from tests.hub import free_ports, read_until, touchline
 
 pytestmark = pytest.mark.kafka
-
-
-def touchline(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        cwd=REPO,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def line(event_id: str, channel: str = "SMS", **extra: object) -> str:

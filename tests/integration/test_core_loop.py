@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from streams.domain.decisions import DialListEntry, Suppression
 from streams.kafka.local import LocalKafka
 from streams.wire.serialization import DeadLetter
-from tests.hub import Api, HubWorker, eventually, produce_raw, read_until
+from tests.hub import Api, HubWorker, eventually, produce_raw, read_until, worker_pair
 
 pytestmark = pytest.mark.kafka
 
@@ -366,10 +366,7 @@ async def test_two_workers_share_the_partitions(
     uid: str,
 ) -> None:
     app_id = f"pair-{uid}"
-    first = HubWorker(kafka.bootstrap, app_id, tmp_path / "one", env=worker_env).start()
-    second = None
-    try:
-        second = HubWorker(kafka.bootstrap, app_id, tmp_path / "two", env=worker_env).start()
+    with worker_pair(kafka.bootstrap, app_id, tmp_path, worker_env) as (first, second):
         apis = [Api(http, first.url, API_KEY), Api(http, second.url, API_KEY)]
         campaign = f"pair-{uid}"
         customers = [f"p{i}-{uid}" for i in range(24)]
@@ -412,10 +409,6 @@ async def test_two_workers_share_the_partitions(
             assert views[0] == views[1]
             assert views[0]["customer_id"] == customer
             assert views[0]["offers"][0]["event_id"] == f"e-{customer}"
-    finally:
-        if second is not None:
-            second.stop()
-        first.stop()
 
 
 async def test_customer_command_prints_the_view(worker: HubWorker, api: Api, uid: str) -> None:

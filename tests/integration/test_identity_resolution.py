@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from streams.kafka.local import LocalKafka
-from tests.hub import Api, HubWorker, eventually
+from tests.hub import Api, HubWorker, eventually, worker_pair
 
 pytestmark = pytest.mark.kafka
 
@@ -260,11 +260,7 @@ async def test_any_of_two_workers_finds_a_customer_by_id_identity_and_name(
     kafka: LocalKafka, topics_ready: str, tmp_path: Path, http: aiohttp.ClientSession, uid: str
 ) -> None:
     app_id = f"pair-res-{uid}"
-    first = HubWorker(kafka.bootstrap, app_id, tmp_path / "one", env=ENV).start()
-    second = None
-    try:
-        second = HubWorker(kafka.bootstrap, app_id, tmp_path / "two", env=ENV).start()
-        first.wait_healthy()
+    with worker_pair(kafka.bootstrap, app_id, tmp_path, ENV) as (first, second):
         apis = [Api(http, first.url, API_KEY), Api(http, second.url, API_KEY)]
         customers = [f"rf{i}-{uid}" for i in range(12)]
         await post(
@@ -329,10 +325,6 @@ async def test_any_of_two_workers_finds_a_customer_by_id_identity_and_name(
                 "GET", "/v1/customers/search", params={"q": f"{customers[5]}@Example.com"}
             )
             assert [r["customer_id"] for r in by_mail["results"]] == [customers[5]]
-    finally:
-        if second is not None:
-            second.stop()
-        first.stop()
 
 
 async def test_a_merge_or_unmerge_with_an_unknown_customer_gets_404_naming_it(
@@ -364,11 +356,7 @@ async def test_two_workers_merge_known_customers_and_refuse_unknown_ones(
     # The survivor's worker reads the survivor; the absorbed customer is asked of its own
     # worker, which with two of them is the other one about half the time.
     app_id = f"pair-merge-{uid}"
-    first = HubWorker(kafka.bootstrap, app_id, tmp_path / "one", env=ENV).start()
-    second = None
-    try:
-        second = HubWorker(kafka.bootstrap, app_id, tmp_path / "two", env=ENV).start()
-        first.wait_healthy()
+    with worker_pair(kafka.bootstrap, app_id, tmp_path, ENV) as (first, second):
         apis = [Api(http, first.url, API_KEY), Api(http, second.url, API_KEY)]
         customers = [f"rm{i}-{uid}" for i in range(8)]
         await post(
@@ -404,7 +392,3 @@ async def test_two_workers_merge_known_customers_and_refuse_unknown_ones(
                 lambda r, a=absorbed: [m["absorbed_customer_id"] for m in r[1]["merges"]] == [a],
                 timeout=60,
             )
-    finally:
-        if second is not None:
-            second.stop()
-        first.stop()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ from streams.kafka.local import LocalKafka, LocalKafkaError, SaslSslListener
 from streams.kafka.producer import PublishError, TouchlineProducer
 from streams.wire import topics
 from streams.wire.serialization import AvroSerializer
-from tests.hub import REPO, Api, HubWorker, clean_env, eventually, free_ports
+from tests.hub import Api, HubWorker, clean_env, eventually, free_ports, touchline
 
 pytestmark = pytest.mark.kafka
 
@@ -112,17 +110,6 @@ async def read_interaction(connection: KafkaConnection, event_id: str, timeout: 
         raise AssertionError(f"{event_id} not read in {timeout}s")
     finally:
         await consumer.stop()
-
-
-def touchline(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        cwd=REPO,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 # -- the right credentials ------------------------------------------------------------
